@@ -1,0 +1,268 @@
+"""The single definition of every metric the exporter serves.
+
+The collector builds its output from these definitions and ``docs/metrics.md`` (and the
+metrics section of the README) is generated from them by ``python -m exporter.docs``; a test
+keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .model import Job
+
+PREFIX = "convocore_crawler_"
+JOB_LABELS: tuple[str, ...] = ("workspace_id", "job_id")
+
+MetricType = Literal["gauge", "counter", "histogram"]
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...]
+    source: str
+    """Where the value comes from, for the docs."""
+
+
+@dataclass(frozen=True)
+class JobValueDef(MetricDef):
+    """A per-job gauge read from one field of a :class:`Job`; omitted when the field is None."""
+
+    read: Callable[[Job], float | bool | int | None] = lambda job: None
+
+
+def _job_value(name: str, help_text: str, source: str, read: Callable[[Job], object]) -> JobValueDef:
+    return JobValueDef(
+        name=PREFIX + name,
+        type="gauge",
+        help=help_text,
+        labels=JOB_LABELS,
+        source=source,
+        read=read,  # type: ignore[arg-type]
+    )
+
+
+INFO_LABELS: tuple[str, ...] = (
+    "name",
+    "primary_url",
+    "refresh_rate",
+    "processing_mode",
+    "deep",
+    "use_proxy",
+)
+
+JOB_INFO = MetricDef(
+    PREFIX + "job_info",
+    "gauge",
+    "Metadata of a crawler job; always 1. Empty label where unknown.",
+    (*JOB_LABELS, *INFO_LABELS),
+    "`name` from the config; `primaryUrl`, `refreshRate`, `processingMode`, `deep`, `useProxy`",
+)
+JOB_STATUS = MetricDef(
+    PREFIX + "job_status",
+    "gauge",
+    "1 for the job's current state, 0 for the others.",
+    (*JOB_LABELS, "status"),
+    "`status`, or derived from `isCancelled` > `failed` > `done` > progress > queued "
+    "when absent or unknown",
+)
+
+JOB_VALUES: tuple[JobValueDef, ...] = (
+    _job_value("job_done", "1 when the job reports done, else 0.", "`done`", lambda j: j.done),
+    _job_value(
+        "job_failed", "1 when the job reports failed, else 0.", "`failed`", lambda j: j.failed
+    ),
+    _job_value(
+        "job_cancelled",
+        "1 when the job was cancelled, else 0.",
+        "`isCancelled`",
+        lambda j: j.cancelled,
+    ),
+    _job_value(
+        "job_scraped_pages",
+        "Pages scraped so far.",
+        "`scrapedPagesNum`",
+        lambda j: j.scraped_pages,
+    ),
+    _job_value(
+        "job_failed_pages",
+        "Pages that failed so far.",
+        "`failedPagesNum`",
+        lambda j: j.failed_pages,
+    ),
+    _job_value(
+        "job_current_page_index",
+        "Progress index of the page being worked on.",
+        "`currentPageIndex`",
+        lambda j: j.current_page_index,
+    ),
+    _job_value(
+        "job_page_limit", "Effective page cap of the job.", "`pageLimit`", lambda j: j.page_limit
+    ),
+    _job_value(
+        "job_max_pages",
+        "Requested page cap of the job.",
+        "`crawlOptions.maxPages`",
+        lambda j: j.max_pages,
+    ),
+    _job_value(
+        "job_credits_per_page",
+        "Credits billed per page (1 regular, 10 deep).",
+        "`creditsPerPage`",
+        lambda j: j.credits_per_page,
+    ),
+    _job_value(
+        "job_estimated_credits",
+        "Credits the job is estimated to cost (1000 credits = 1 USD).",
+        "`estimatedCredits`",
+        lambda j: j.estimated_credits,
+    ),
+    _job_value("job_seed_urls", "Number of seed URLs.", "length of `urls`", lambda j: j.seed_urls),
+    _job_value(
+        "job_scraped_urls",
+        "Number of scraped URLs tracked by the job.",
+        "length of `scrapedUrls`",
+        lambda j: j.scraped_urls,
+    ),
+    _job_value(
+        "job_pending_candidate_urls",
+        "Number of candidate URLs waiting to be crawled.",
+        "length of `pendingCandidateUrls`",
+        lambda j: j.pending_candidate_urls,
+    ),
+    _job_value(
+        "job_processed_crawl_urls",
+        "Number of URLs the crawler has processed.",
+        "length of `processedCrawlUrls`",
+        lambda j: j.processed_crawl_urls,
+    ),
+    _job_value(
+        "job_failed_crawl_urls",
+        "Number of URLs the crawler failed on.",
+        "length of `failedCrawlUrls`",
+        lambda j: j.failed_crawl_urls,
+    ),
+    _job_value(
+        "job_created_timestamp_seconds",
+        "When the job was created, in Unix seconds.",
+        "`createdAt`",
+        lambda j: j.created_timestamp,
+    ),
+    _job_value(
+        "job_updated_timestamp_seconds",
+        "When the job was last updated, in Unix seconds.",
+        "`ts` (milliseconds when above 1e11)",
+        lambda j: j.updated_timestamp,
+    ),
+    _job_value(
+        "job_submitted_timestamp_seconds",
+        "When the job was submitted to the crawler, in Unix seconds.",
+        "`crawlerSubmittedAt`",
+        lambda j: j.submitted_timestamp,
+    ),
+    _job_value(
+        "job_webhook_finalized_timestamp_seconds",
+        "When the job's webhook delivery was finalized, in Unix seconds.",
+        "`webhookFinalizedAt`",
+        lambda j: j.webhook_finalized_timestamp,
+    ),
+    _job_value(
+        "job_webhook_configured",
+        "1 when the job has a webhook URL, else 0.",
+        "`webhook.url` non-empty; 0 when `webhook` is null or has no url",
+        lambda j: j.webhook_configured,
+    ),
+)
+
+UP = MetricDef(
+    PREFIX + "up",
+    "gauge",
+    "1 when this scrape got a valid answer for the job from the API, else 0.",
+    JOB_LABELS,
+    "the exporter",
+)
+ERROR_INFO = MetricDef(
+    PREFIX + "error_info",
+    "gauge",
+    "Why the job is down; present only while its up is 0.",
+    (*JOB_LABELS, "reason"),
+    "the exporter",
+)
+LAST_SUCCESS = MetricDef(
+    PREFIX + "last_success_timestamp_seconds",
+    "gauge",
+    "When the job was last fetched successfully from the API, in Unix seconds.",
+    JOB_LABELS,
+    "the exporter (absent until the first success)",
+)
+API_ERRORS = MetricDef(
+    PREFIX + "api_errors_total",
+    "counter",
+    "Job fetches that failed after retries, by reason.",
+    ("workspace_id", "reason"),
+    "the exporter",
+)
+API_REQUESTS = MetricDef(
+    PREFIX + "api_requests_total",
+    "counter",
+    "HTTP requests made to the Convocore API, by status code (error when none).",
+    ("workspace_id", "code"),
+    "the exporter",
+)
+API_DURATION = MetricDef(
+    PREFIX + "api_request_duration_seconds",
+    "histogram",
+    "Duration of HTTP requests made to the Convocore API.",
+    ("workspace_id",),
+    "the exporter",
+)
+SCRAPE_DURATION = MetricDef(
+    PREFIX + "scrape_duration_seconds",
+    "gauge",
+    "How long this scrape took to collect, in seconds.",
+    (),
+    "the exporter",
+)
+BUILD_INFO = MetricDef(
+    PREFIX + "exporter_build_info",
+    "gauge",
+    "The exporter's version; always 1.",
+    ("version",),
+    "the exporter",
+)
+
+# Reasons a job is down; bounded so they are safe as label values.
+REASONS: tuple[str, ...] = (
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "rate_limited",
+    "bad_request",
+    "server_error",
+    "timeout",
+    "connection",
+    "invalid_response",
+    "deadline",
+)
+
+API_DURATION_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# Every definition, in the order of the exposition.
+ALL: list[MetricDef] = [
+    BUILD_INFO,
+    UP,
+    ERROR_INFO,
+    LAST_SUCCESS,
+    JOB_INFO,
+    JOB_STATUS,
+    *JOB_VALUES,
+    API_ERRORS,
+    API_REQUESTS,
+    API_DURATION,
+    SCRAPE_DURATION,
+]
