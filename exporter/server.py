@@ -50,6 +50,9 @@ class ServerOptions:
 class Handler(BaseHTTPRequestHandler):
     server: ExporterServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without this, Nagle plus the client's
+    # delayed ACK hold the body back ~40 ms on every answer.
+    disable_nagle_algorithm = True
     server_version = f"convocore-crawler-exporter/{__version__}"
     sys_version = ""
 
