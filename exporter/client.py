@@ -8,10 +8,14 @@ are followed by hand, and only within that origin.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import heapq
+import itertools
 import json
 import logging
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +24,8 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 from requests.auth import AuthBase
 
 from . import __version__
@@ -142,6 +148,134 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(moment.timestamp() - wall, 0.0), _MAX_RETRY_AFTER)
 
 
+class _Guard:
+    """One attempt's hard stop: the socket it reads from is shut down when time is up."""
+
+    __slots__ = ("_lock", "_sock", "active", "at", "fired")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.active = True
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            if self.fired:
+                _shut(sock)
+            else:
+                self._sock = sock
+
+    def expire(self) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            self.fired = True
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            _shut(sock)
+
+    def disarm(self) -> None:
+        with self._lock:
+            self.active = False
+            self._sock = None
+
+
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for TLS sockets: it wakes a thread blocked in recv()
+    # on that socket without touching the TLS object that thread is using.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """Shuts down the sockets of attempts that outlive their deadline.
+
+    Socket timeouts bound each ``recv()``, not a whole answer: a server that trickles its
+    status line and headers a byte at a time would hold a worker thread in ``http.client``
+    for as long as it likes. One thread keeps the deadlines of all attempts in flight.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Guard]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float) -> _Guard:
+        guard = _Guard(at)
+        with self._cond:
+            heapq.heappush(self._heap, (at, next(self._seq), guard))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="upstream-watchdog", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0][2] is guard:
+                self._cond.notify()
+        return guard
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                at, _, guard = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            guard.expire()
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()
+# Beyond the attempt's own deadline, so that socket timeouts and the between-chunk checks,
+# which give the precise reason, normally come first.
+_WATCHDOG_GRACE = 0.05
+
+
+def _watch(sock: socket.socket | None) -> None:
+    guard: _Guard | None = getattr(_CURRENT, "guard", None)
+    if guard is not None and sock is not None:
+        guard.attach(sock)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose connections put their socket under the current attempt's guard."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
 def _same_origin(a: str, b: str) -> bool:
     left, right = urlsplit(a), urlsplit(b)
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
@@ -154,7 +288,7 @@ class ConvocoreClient:
         self.api = api
         self.stats = stats
         self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
+        adapter = _WatchedAdapter(
             pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
         )
         self._session.mount("http://", adapter)
@@ -243,6 +377,9 @@ class ConvocoreClient:
             limit = min(self.api.timeout_seconds, remaining)
             own_deadline = started + self.api.timeout_seconds
             code = "error"
+            guard = _WATCHDOG.arm(min(own_deadline, deadline) + _WATCHDOG_GRACE)
+            _CURRENT.guard = guard
+            response: requests.Response | None = None
             try:
                 response = self._session.get(
                     target,
@@ -252,26 +389,29 @@ class ConvocoreClient:
                     stream=True,
                     allow_redirects=False,
                 )
+                code = str(response.status_code)
+                result = self._read(response, own_deadline, deadline)
             except requests.exceptions.Timeout:
                 result = self._timeout_result(own_deadline, deadline)
             except requests.exceptions.RequestException as exc:
                 result = ApiResult(reason="connection", detail=type(exc).__name__)
-            else:
-                code = str(response.status_code)
-                try:
-                    result = self._read(response, own_deadline, deadline)
-                finally:
+            finally:
+                # Disarmed before the connection goes back to the pool.
+                guard.disarm()
+                _CURRENT.guard = None
+                if response is not None:
                     response.close()
-                if 300 <= response.status_code < 400 and response.status_code != 304:
-                    location = response.headers.get("Location")
-                    if location:
-                        next_url = urljoin(target, location)
-                        if _same_origin(next_url, self.api.base_url):
-                            self.stats.observe_request(
-                                workspace_id, code, time.monotonic() - started
-                            )
-                            target, params = next_url, None
-                            continue
+            if guard.fired and not result.ok:
+                # The watchdog cut the connection: whatever error that caused is a timeout.
+                result = self._timeout_result(own_deadline, deadline)
+            elif response is not None and 300 <= response.status_code < 400:
+                location = response.headers.get("Location")
+                if response.status_code != 304 and location:
+                    next_url = urljoin(target, location)
+                    if _same_origin(next_url, self.api.base_url):
+                        self.stats.observe_request(workspace_id, code, time.monotonic() - started)
+                        target, params = next_url, None
+                        continue
                     result = ApiResult(
                         reason="invalid_response", detail="redirect off the API host"
                     )
