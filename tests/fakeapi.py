@@ -31,6 +31,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before the status line
     trickle: float = 0.0  # seconds between body bytes
+    head_trickle: float = 0.0  # seconds between bytes of the status line, headers and body
     reset_after: int | None = None  # bytes of body sent before an RST
     hang: bool = False  # accept, read the request, never answer
     times: int | None = None  # answer like this this many times, then normally
@@ -104,6 +105,7 @@ class FakeConvocore(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeConvocore
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -131,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.delay and self.server.release.wait(fault.delay):
             return
         body = fault.payload()
+        if fault.head_trickle:
+            self._trickle_all(fault, body)
+            return
         self.send_response(fault.status)
         headers = {"Content-Type": "application/json", **fault.headers}
         for name, value in headers.items():
@@ -162,6 +167,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             return
+
+    def _trickle_all(self, fault: Fault, body: bytes) -> None:
+        head = [f"HTTP/1.1 {fault.status} Whatever"]
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        head += [f"{name}: {value}" for name, value in {**headers, **fault.headers}.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        self.close_connection = True
+        for i in range(len(raw)):
+            if self.server.release.wait(fault.head_trickle):
+                return
+            try:
+                self.wfile.write(raw[i : i + 1])
+            except OSError:
+                return
 
 
 def full_job(job_id: str = "job-abc", workspace_id: str = "ws-123", **over: Any) -> dict[str, Any]:
