@@ -64,7 +64,10 @@ def as_number(value: Any) -> float | None:
     """A finite JSON number; booleans and numeric strings are wrong types."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer beyond the range of a float
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -97,7 +100,10 @@ def as_timestamp(value: Any) -> float | None:
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
+        try:
+            return moment.timestamp()
+        except (OverflowError, ValueError):  # year 1 or 9999 shifted out of range by the zone
+            return None
     number = as_number(value)
     if number is None or number < 0:
         return None
