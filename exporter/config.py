@@ -23,7 +23,9 @@ REGIONS = {
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONVENTIONAL_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_MAX_TOKEN_FILE_CHARS = 64 * 1024
 _DURATION_UNITS = {
     "ms": 0.001,
     "s": 1.0,
@@ -129,7 +131,8 @@ class _Reader:
 
     def fail(self, key: str, expected: str, got: Any = None, *, show: bool = True) -> ConfigError:
         shown = f", got {_describe(got)}" if show else ""
-        return ConfigError(f"{self.source}: {key}: expected {expected}{shown}")
+        where = key or "the top level"
+        return ConfigError(f"{self.source}: {where}: expected {expected}{shown}")
 
     def mapping(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -211,7 +214,9 @@ def _expand_env(reader: _Reader, value: str, key: str, env: dict[str, str]) -> s
                 key, "${NAME} with NAME a valid environment variable name", show=False
             )
         if name not in env:
-            raise ConfigError(f"{reader.source}: {key}: environment variable {name} is not set")
+            # A conventional NAME is shown; anything else may be a secret pasted inside ${}.
+            shown = name if _CONVENTIONAL_ENV_NAME.fullmatch(name) else "named there"
+            raise ConfigError(f"{reader.source}: {key}: environment variable {shown} is not set")
         return env[name]
 
     return _ENV_REF.sub(substitute, value)
@@ -221,7 +226,14 @@ def _read_token_file(reader: _Reader, path: str, key: str, base_dir: str) -> str
     full = path if os.path.isabs(path) else os.path.join(base_dir, path)
     try:
         with open(full, encoding="utf-8") as handle:
-            token = handle.read().rstrip("\r\n")
+            # Bounded: a token is short, and the path may name a device or a huge file.
+            token = handle.read(_MAX_TOKEN_FILE_CHARS + 1)
+        if len(token) > _MAX_TOKEN_FILE_CHARS:
+            raise ConfigError(
+                f"{reader.source}: {key}: token file {path!r} is larger than "
+                f"{_MAX_TOKEN_FILE_CHARS} characters; expected only the token"
+            )
+        token = token.rstrip("\r\n")
     except OSError as exc:
         raise ConfigError(
             f"{reader.source}: {key}: cannot read token file {path!r} ({exc.strerror})"
@@ -409,6 +421,12 @@ def parse_config(
         raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
     except RecursionError:
         raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError, TypeError):
+        # PyYAML's constructors raise these for values such as the date 2001-02-30. The
+        # exception's text may quote the value, so it is not repeated here.
+        raise ConfigError(
+            f"{source}: not valid YAML: a value cannot be read (an impossible date or number?)"
+        ) from None
     if raw is None:
         raise ConfigError(f"{source}: the file is empty; expected a mapping with workspaces")
     data = reader.mapping(raw, "", {"api", "workspaces"})
