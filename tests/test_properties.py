@@ -1,0 +1,179 @@
+"""Property-based tests: whatever the API answers or the config file holds, the parsers
+return a result or a clear error, never an uncaught exception."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from exporter.client import ApiResult, parse_envelope
+from exporter.config import Config, ConfigError, parse_config
+from exporter.model import STATUSES, Job, parse_job
+
+from .fakeapi import full_job
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+JOB_FIELDS = sorted(full_job())
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        [
+            "2026-11-01T10:00:00Z",
+            "0001-01-01T00:00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "2026-02-30",
+            "",
+            " ",
+            "COMPLETED",
+            "processing",
+        ]
+    )
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["url", "maxPages", "x", ""]) | st.text(max_size=8),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+jobs = st.dictionaries(
+    st.sampled_from(JOB_FIELDS) | st.text(max_size=10), json_values, max_size=len(JOB_FIELDS)
+)
+
+
+@SETTINGS
+@given(jobs)
+def test_parse_job_takes_any_object(data):
+    job = parse_job(data)
+    assert isinstance(job, Job)
+    assert job.status in STATUSES
+    for name in ("scraped_pages", "created_timestamp", "updated_timestamp", "max_pages"):
+        number = getattr(job, name)
+        assert number is None or (isinstance(number, float) and math.isfinite(number))
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from(JOB_FIELDS), json_values).map(
+        lambda over: {**full_job(), **over}
+    )
+)
+def test_parse_job_takes_a_realistic_job_with_any_fields_replaced(data):
+    assert isinstance(parse_job(data), Job)
+
+
+def _envelopes() -> st.SearchStrategy[bytes]:
+    documents = (
+        json_values
+        | st.fixed_dictionaries({"success": json_values, "data": json_values})
+        | st.fixed_dictionaries({"success": st.just(True), "data": jobs})
+    )
+    encoded = documents.map(lambda doc: json.dumps(doc).encode())
+    return encoded | st.binary(max_size=200) | encoded.map(lambda b: b[: len(b) // 2])
+
+
+@SETTINGS
+@given(_envelopes())
+def test_parse_envelope_takes_any_bytes(body):
+    result = parse_envelope(body)
+    assert isinstance(result, ApiResult)
+    assert result.ok or result.reason == "invalid_response"
+
+
+KEYS = [
+    "api",
+    "region",
+    "base_url",
+    "timeout_seconds",
+    "max_concurrency",
+    "max_response_bytes",
+    "min_refresh_interval",
+    "refresh_finished",
+    "workspaces",
+    "id",
+    "token",
+    "token_file",
+    "jobs",
+    "name",
+    "discover",
+    "include_finished_for",
+    "max_jobs",
+    "allow_unconfigured_probes",
+]
+yaml_scalars = scalars | st.sampled_from(
+    [
+        "${CONVOCORE_TOKEN}",
+        "${UNSET_VAR}",
+        "${bad name}",
+        "eu",
+        "na",
+        "http://127.0.0.1:1/v3",
+        "10s",
+        "job-abc",
+        "missing-token-file",
+    ]
+)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+documents = st.dictionaries(st.sampled_from(KEYS), yaml_values, max_size=4)
+texts = (
+    documents.map(lambda doc: yaml.safe_dump(doc, allow_unicode=True))
+    | yaml_values.map(lambda doc: yaml.safe_dump(doc, allow_unicode=True))
+    | st.text(max_size=300)
+    | st.sampled_from(
+        [
+            "a: 2001-02-30\n",
+            "2001-02-30",
+            "workspaces:\n  - id: 2001-13-01\n",
+            "&a [*a]",
+            "? [a]\n: b\n",
+            "!!python/object:os.system x",
+            "[" * 10_000,
+            "{a: 1, a: 2}",
+            "a: !!binary '%%%'\n",
+            "a: !!int 0x\n",
+            "a: !!float 1e99999\n",
+        ]
+    )
+)
+
+
+def _check_config(text: str, source: str) -> None:
+    try:
+        config = parse_config(text, source, {"CONVOCORE_TOKEN": "tok"})
+    except ConfigError as exc:
+        message = str(exc)
+        assert message.startswith(source + ": "), message
+        assert len(message) > len(source) + 10
+        assert "\n" not in message
+    else:
+        assert isinstance(config, Config)
+
+
+@SETTINGS
+@given(texts)
+def test_parse_config_takes_any_text(tmp_path_factory, text):
+    source = str(tmp_path_factory.getbasetemp() / "config.yml")
+    _check_config(text, source)
