@@ -299,7 +299,10 @@ def test_a_repeated_fault_grows_no_memory_and_logs_once(  # noqa: PLR0917
         response = exporter.get(headers=headers)
         assert response.status_code == 200
         assert time.monotonic() - started < timeout + 5
-        if case.slow:  # let go of the fake's handlers still hanging or trickling
+        if case.slow:
+            # Once the worker has given up at the deadline, let go of the fake's handlers
+            # still hanging or trickling (earlier, the worker would see a closed connection).
+            assert wait_for(lambda: not _busy_upstream_threads(), timeout=10)
             fake.release.set()
             fake.release.clear()
         with fake.lock:
