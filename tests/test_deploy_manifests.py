@@ -506,18 +506,39 @@ def test_compose_prometheus_targets_are_compose_services() -> None:
     assert sorted(static_targets(config)) == ["alertmanager:9093", f"exporter:{EXPORTER_PORT}"]
 
 
-def test_compose_prometheus_config_is_the_example_with_compose_addresses() -> None:
-    """deploy/compose/prometheus.yml may differ from prometheus/prometheus.yml only in the
-    addresses: whatever the example scrapes on this host, Compose reaches by service name."""
-    example = (ROOT / "prometheus" / "prometheus.yml").read_text()
-    by_port = {str(EXPORTER_PORT): "exporter", "9093": "alertmanager", "9090": "prometheus"}
-    translated = re.sub(
-        r"\b(?:localhost|127\.0\.0\.1):(\d+)\b", lambda m: f"{by_port[m[1]]}:{m[1]}", example
+COMPOSE_ADDRESSES = {str(EXPORTER_PORT): "exporter", "9093": "alertmanager", "9090": "prometheus"}
+
+
+def with_compose_addresses(text: str) -> str:
+    """An example config's text with localhost:PORT replaced by the Compose service's name."""
+    return re.sub(
+        r"\b(?:localhost|127\.0\.0\.1):(\d+)\b",
+        lambda m: f"{COMPOSE_ADDRESSES[m[1]]}:{m[1]}",
+        text,
     )
-    expected = yaml.safe_load(translated)
-    actual = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
-    expected["rule_files"] = [Path(p).name for p in expected.get("rule_files", [])]
-    assert actual == expected
+
+
+def test_address_translation() -> None:
+    text = "a: http://localhost:9090/x\nb: [127.0.0.1:19417, 'localhost:9093']\n"
+    assert with_compose_addresses(text) == (
+        "a: http://prometheus:9090/x\nb: [exporter:19417, 'alertmanager:9093']\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("compose_file", "example"),
+    [
+        ("prometheus.yml", "prometheus/prometheus.yml"),
+        ("grafana-datasource.yml", "grafana/provisioning/datasources/prometheus.yml"),
+    ],
+)
+def test_compose_configs_are_the_examples_with_compose_addresses(
+    compose_file: str, example: str
+) -> None:
+    """The Compose stack's own configs may differ from the repository's checked examples only
+    in the addresses: what an example reaches on localhost, Compose reaches by service name."""
+    expected = yaml.safe_load(with_compose_addresses((ROOT / example).read_text()))
+    assert yaml.safe_load((COMPOSE / compose_file).read_text()) == expected
 
 
 def test_compose_grafana_provisioning_points_where_the_volumes_put_things(tmp_path: Path) -> None:
@@ -532,8 +553,5 @@ def test_compose_grafana_provisioning_points_where_the_volumes_put_things(tmp_pa
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (tmp_path / home.lstrip("/")).is_file()
     sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
-    environment = {k: str(v) for k, v in grafana.get("environment", {}).items()}
-    for source in sources["datasources"]:
-        # Grafana expands $VAR and ${VAR} in provisioning files from its environment.
-        url = re.sub(r"\$\{?(\w+)\}?", lambda m: environment.get(m[1], m[0]), source["url"])
-        assert url == "http://prometheus:9090", f"{url}: Grafana cannot reach that in Compose"
+    assert [s["url"] for s in sources["datasources"]] == ["http://prometheus:9090"]
+    assert "prometheus" in services
