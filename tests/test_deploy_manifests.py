@@ -370,6 +370,7 @@ def test_example_configs_pass_the_exporters_own_check(tmp_path: Path) -> None:
     for config in example_configs(tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "exporter", "--config.check", f"--config.file={config}"],
+            cwd=ROOT,
             capture_output=True,
             text=True,
             env=env,
