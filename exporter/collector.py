@@ -315,6 +315,8 @@ class Exporter:
                 seen_cursors.add(cursor)
                 params = {"cursor": cursor, "limit": str(LIST_PAGE_LIMIT)}
                 continue
+            if "nextCursor" in data or "hasMore" in data:
+                break  # a cursor-style answer without a next cursor is the last page
             if not items:
                 break
             total = data.get("total")
