@@ -62,9 +62,11 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def _write(families: Iterable[Family], openmetrics: bool) -> str:
-    out: list[str] = []
-    append = out.append
+def _write(families: Iterable[Family], openmetrics: bool) -> bytes:
+    # Each family is joined and encoded on its own: the lines of one family are transient,
+    # so the peak is the finished bytes plus one family's lines, not every line of the
+    # exposition plus its joined text plus its encoding (about 3x the output at 10,000 jobs).
+    chunks: list[bytes] = []
     for family in families:
         if not family.samples:
             continue
@@ -75,7 +77,8 @@ def _write(families: Iterable[Family], openmetrics: bool) -> str:
         kind = family.type
         if kind == "untyped" and openmetrics:
             kind = "unknown"  # type: ignore[assignment]
-        append(f"# HELP {meta_name} {_escape_help(family.help)}\n# TYPE {meta_name} {kind}\n")
+        out = [f"# HELP {meta_name} {_escape_help(family.help)}\n# TYPE {meta_name} {kind}\n"]
+        append = out.append
         cache: dict[float, str] = {}
         for suffix, labels, value in family.samples:
             text = cache.get(value)
@@ -87,17 +90,18 @@ def _write(families: Iterable[Family], openmetrics: bool) -> str:
                 append(f"{name}{suffix}{{{labels}}} {text}\n")
             else:
                 append(f"{name}{suffix} {text}\n")
+        chunks.append("".join(out).encode("utf-8"))
     if openmetrics:
-        append("# EOF\n")
-    return "".join(out)
+        chunks.append(b"# EOF\n")
+    return b"".join(chunks)
 
 
 def write_text(families: Iterable[Family]) -> bytes:
-    return _write(families, openmetrics=False).encode("utf-8")
+    return _write(families, openmetrics=False)
 
 
 def write_openmetrics(families: Iterable[Family]) -> bytes:
-    return _write(families, openmetrics=True).encode("utf-8")
+    return _write(families, openmetrics=True)
 
 
 def wants_openmetrics(accept: str | None) -> bool:
