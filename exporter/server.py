@@ -228,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class ExporterServer(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(
         self,
