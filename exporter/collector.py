@@ -198,8 +198,11 @@ class Exporter:
                 candidates.extend(self._discovered_targets(rt, ws))
             candidates = [t for t in candidates if self.in_shard(t.key)]
             if ws.include_finished_for is not None:
+                # Only discovered jobs age out: a job listed by hand is always exported.
                 horizon = now_wall - ws.include_finished_for
-                candidates = [t for t in candidates if not self._finished_before(rt, t, horizon)]
+                candidates = [
+                    t for t in candidates if t.explicit or not self._finished_before(rt, t, horizon)
+                ]
             if ws.max_jobs is not None and len(candidates) > ws.max_jobs:
                 candidates = self._cap(rt, ws, candidates, ws.max_jobs)
             selected.extend(candidates)
@@ -444,7 +447,7 @@ class Exporter:
         return Outcome(False, reason, state.job, state.last_success)
 
     def _settle(self, rt: Runtime, key: Key, fetch: _Fetch) -> Outcome:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():  # cancelled: reloaded meanwhile
             self._count_failure(rt, fetch, key[0], "deadline")
             return self._down(rt, key, "deadline")
         try:
@@ -460,7 +463,7 @@ class Exporter:
         return self._down(rt, key, reason)
 
     def _settle_listing(self, rt: Runtime, ws_id: str, fetch: _Fetch) -> str | None:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():
             self._count_failure(rt, fetch, ws_id, "deadline")
             return "deadline"
         try:
@@ -504,9 +507,19 @@ class Exporter:
         listing_fetches = self._refresh_listings(rt, deadline)
         self._wait(listing_fetches, deadline)  # discovered job sets depend on the listings
         targets = self._select(rt, time.time())
+        self._forget_others(rt, {t.key for t in targets})
         outcomes = self._resolve(rt, targets, listing_fetches, deadline)
         self._log_transitions(rt, outcomes)
         return self._exporter_families(rt, started, self._job_families(rt, targets, outcomes))
+
+    @staticmethod
+    def _forget_others(rt: Runtime, keep: set[Key]) -> None:
+        """Drop the state of jobs no longer exported (gone from the listing, aged out), so
+        months of job churn do not grow memory."""
+        with rt.lock:
+            for key in [k for k in rt.states if k not in keep]:
+                del rt.states[key]
+                rt.labels.pop(key, None)
 
     def probe(self, deadline: float, workspace_id: str, job_id: str) -> list[Family] | str:
         """The families of one job (``/probe``), or why that job may not be probed."""

@@ -328,3 +328,35 @@ def test_metrics_of_discovered_jobs_parse(fake, start_exporter):
     fake.set_jobs(WS, many_jobs(5))
     text = start_exporter(discover_config(fake)).get().text
     assert len([k for k in parse_exposition(text) if k[0] == P + "job_info"]) == 5
+
+
+def test_jobs_that_leave_the_listing_leave_memory_and_output(fake, start_exporter):
+    fake.set_jobs(WS, many_jobs(5))
+    running = start_exporter(discover_config(fake))
+    running.scrape()
+    assert len(running.exporter._runtime.states) == 5
+    fake.set_jobs(WS, {k: v for k, v in many_jobs(5).items() if k != "job-0003"})
+    series = running.scrape()
+    assert value(series, P + "up", workspace_id=WS, job_id="job-0003") is None
+    assert sorted(k[1] for k in running.exporter._runtime.states) == [
+        "job-0000",
+        "job-0001",
+        "job-0002",
+        "job-0004",
+    ]
+
+
+def test_include_finished_for_never_hides_a_job_listed_by_hand(fake, start_exporter):
+    old = full_job("old", WS, status="completed", ts=1_000_000_000_000)
+    fake.set_jobs(
+        WS,
+        {"old": old, "other-old": full_job("other-old", WS, status="failed", ts=1_000_000_000_000)},
+    )
+    running = start_exporter(
+        discover_config(fake, "    include_finished_for: 1d\n    jobs: [old]\n")
+    )
+    for _ in range(2):
+        series = running.scrape()
+        assert value(series, P + "up", workspace_id=WS, job_id="old") == 1
+        assert value(series, P + "up", workspace_id=WS, job_id="other-old") is None
+    assert fake.count(fake.job_path(WS, "old")) == 1
