@@ -197,6 +197,7 @@ def test_queries_filter_on_the_variables(dashboard: dict[str, Any]) -> None:
         assert 'workspace_id=~"$workspace_id"' in query.expr, query
 
 
+@pytest.mark.prometheus
 def test_every_query_parses(dashboard: dict[str, Any], tmp_path: Path) -> None:
     """promtool parses each query (variables substituted) as a recording rule."""
     promtool = require_tool("promtool")

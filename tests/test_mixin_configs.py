@@ -22,6 +22,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.prometheus
 @pytest.mark.parametrize("config", [PROMETHEUS_CONFIG, PROMETHEUS_SD_CONFIG], ids=lambda p: p.name)
 def test_promtool_check_config_passes(config: Path) -> None:
     promtool = require_tool("promtool")
@@ -68,6 +69,7 @@ def test_sd_example_probes_each_discovered_job() -> None:
     assert own.get("metrics_path", "/metrics") == "/metrics"
 
 
+@pytest.mark.prometheus
 def test_amtool_check_config_passes() -> None:
     amtool = require_tool("amtool")
     result = run(amtool, "check-config", str(ALERTMANAGER_CONFIG))
@@ -76,6 +78,7 @@ def test_amtool_check_config_passes() -> None:
     assert " - 2 receivers" in result.stdout
 
 
+@pytest.mark.prometheus
 @pytest.mark.parametrize("alert", alert_rules(), ids=lambda rule: rule["alert"])
 def test_alertmanager_routes_each_alert_by_severity(alert: dict[str, Any]) -> None:
     amtool = require_tool("amtool")

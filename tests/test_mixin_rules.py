@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from mixin import (
     ALERTS,
@@ -50,6 +51,7 @@ def unit_tests() -> list[dict[str, Any]]:
     return [case for path in RULE_TESTS for case in load_yaml(path)["tests"]]
 
 
+@pytest.mark.prometheus
 def test_promtool_check_rules_passes_without_findings() -> None:
     promtool = require_tool("promtool")
     result = run(promtool, "check", "rules", str(RULES), str(ALERTS))
@@ -59,6 +61,7 @@ def test_promtool_check_rules_passes_without_findings() -> None:
     assert "duplicate" not in (result.stdout + result.stderr).lower()
 
 
+@pytest.mark.prometheus
 def test_promtool_unit_tests_pass() -> None:
     promtool = require_tool("promtool")
     assert len(RULE_TESTS) == 2
@@ -67,6 +70,7 @@ def test_promtool_unit_tests_pass() -> None:
     assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
 
 
+@pytest.mark.prometheus
 def test_promtool_unit_tests_fail_on_a_wrong_value(tmp_path: Path) -> None:
     """The unit tests compare exact values: one wrong expectation makes promtool fail."""
     promtool = require_tool("promtool")
