@@ -254,7 +254,9 @@ class ExporterServer(ThreadingHTTPServer):
         shown = f"[{text}]" if ":" in text else text
         return f"http://{shown}:{port}"
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+    def start(self, poll_interval: float = 0.5) -> threading.Thread:
+        thread = threading.Thread(
+            target=self.serve_forever, args=(poll_interval,), name="http", daemon=True
+        )
         thread.start()
         return thread
