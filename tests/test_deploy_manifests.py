@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 import yaml
-from tools import require_tool
 
 import exporter
+
+from .tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
