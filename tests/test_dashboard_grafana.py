@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from mixin import (
+
+from .mixin import (
     DASHBOARD,
     GRAFANA_DIR,
     known_names,
@@ -21,7 +22,7 @@ from mixin import (
     range_windows,
     substitute,
 )
-from tools import require_tool
+from .tools import require_tool
 
 # Queries for the offline parse check; any valid values do.
 OFFLINE_VARIABLES = {"workspace_id": ".*", "job_id": ".*", "__rate_interval": "1m"}

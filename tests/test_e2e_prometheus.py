@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import pytest
 import requests
 import yaml
-from mixin import (
+
+from .mixin import (
     ALERTS,
     PROMETHEUS_CONFIG,
     ROOT,
@@ -32,7 +33,7 @@ from mixin import (
     recorded_names,
     substitute,
 )
-from tools import require_tool
+from .tools import require_tool
 
 pytestmark = pytest.mark.prometheus
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mixin import (
+
+from .mixin import (
     ALERTMANAGER_CONFIG,
     GRAFANA_DIR,
     PROMETHEUS_CONFIG,
@@ -15,7 +16,7 @@ from mixin import (
     alert_rules,
     load_yaml,
 )
-from tools import require_tool
+from .tools import require_tool
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

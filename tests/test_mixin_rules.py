@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from mixin import (
+
+from .mixin import (
     ALERTS,
     BUDGET_SERIES,
     RULE_TESTS,
@@ -22,7 +23,7 @@ from mixin import (
     recorded_names,
     recording_rules,
 )
-from tools import require_tool
+from .tools import require_tool
 
 # level:metric:operations, the level naming the labels the result is kept by.
 RECORDING_NAME = re.compile(
