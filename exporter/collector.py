@@ -496,14 +496,17 @@ class Exporter:
 
     # -- collecting -----------------------------------------------------------------------
 
-    def collect(self, deadline: float) -> list[Family]:
+    def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
         """Fetch what is due and return this scrape's families.
 
         ``deadline`` is a ``time.monotonic()`` value; jobs not answered by then are down with
-        reason ``deadline``.
+        reason ``deadline``. With ``jobs=False`` only the exporter's own metrics are returned
+        and nothing is fetched (for setups that scrape the jobs through ``/probe``).
         """
         started = time.monotonic()
         rt = self._runtime
+        if not jobs:
+            return self._exporter_families(rt, started, [])
         listing_fetches = self._refresh_listings(rt, deadline)
         self._wait(listing_fetches, deadline)  # discovered job sets depend on the listings
         targets = self._select(rt, time.time())

@@ -116,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if path == "/metrics":
-            self._metrics()
+            self._metrics(parse_qs(url.query))
         elif path == "/probe":
             self._probe(parse_qs(url.query))
         elif path == "/sd":
@@ -155,9 +155,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, write_text(families), TEXT_CONTENT_TYPE)
 
-    def _metrics(self) -> None:
-        families = self.server.exporter.collect(self._deadline())
-        self._write(families)
+    def _metrics(self, query: dict[str, list[str]]) -> None:
+        jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")
+        self._write(self.server.exporter.collect(self._deadline(), jobs=jobs))
 
     def _probe(self, query: dict[str, list[str]]) -> None:
         ids: list[str] = []
