@@ -36,7 +36,9 @@ class JobValueDef(MetricDef):
     read: Callable[[Job], float | bool | int | None] = lambda job: None
 
 
-def _job_value(name: str, help_text: str, source: str, read: Callable[[Job], object]) -> JobValueDef:
+def _job_value(
+    name: str, help_text: str, source: str, read: Callable[[Job], object]
+) -> JobValueDef:
     return JobValueDef(
         name=PREFIX + name,
         type="gauge",
@@ -236,6 +238,36 @@ BUILD_INFO = MetricDef(
     "the exporter",
 )
 
+BACKOFF_UNTIL = MetricDef(
+    PREFIX + "backoff_until_timestamp_seconds",
+    "gauge",
+    "Until when the exporter holds back from the workspace after a 429, in Unix seconds "
+    "(0 when not backing off).",
+    ("workspace_id",),
+    "the exporter (`Retry-After`, else exponential backoff with jitter)",
+)
+DROPPED_JOBS = MetricDef(
+    PREFIX + "dropped_jobs_total",
+    "counter",
+    "Distinct jobs left out because the workspace's max_jobs was reached.",
+    ("workspace_id",),
+    "the exporter (workspaces with `max_jobs`)",
+)
+RELOAD_SUCCESS = MetricDef(
+    PREFIX + "config_last_reload_successful",
+    "gauge",
+    "1 when the last config reload succeeded, else 0.",
+    (),
+    "the exporter",
+)
+RELOAD_TIME = MetricDef(
+    PREFIX + "config_last_reload_success_timestamp_seconds",
+    "gauge",
+    "When the config was last loaded successfully, in Unix seconds.",
+    (),
+    "the exporter",
+)
+
 # Reasons a job is down; bounded so they are safe as label values.
 REASONS: tuple[str, ...] = (
     "unauthorized",
@@ -264,5 +296,9 @@ ALL: list[MetricDef] = [
     API_ERRORS,
     API_REQUESTS,
     API_DURATION,
+    BACKOFF_UNTIL,
+    DROPPED_JOBS,
+    RELOAD_SUCCESS,
+    RELOAD_TIME,
     SCRAPE_DURATION,
 ]

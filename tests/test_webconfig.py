@@ -24,7 +24,6 @@ import bcrypt
 import pytest
 import requests
 import trustme
-from tools import require_tool
 
 from exporter import webconfig
 from exporter.webconfig import (
@@ -34,6 +33,8 @@ from exporter.webconfig import (
     WebConfigError,
     load_web_config,
 )
+
+from .tools import require_tool
 
 DATA = Path(__file__).parent / "data" / "webconfig"
 VALID = sorted((DATA / "valid").glob("*.yml"))

@@ -1,7 +1,10 @@
 """Locating the Prometheus tools the tests need."""
+
 import os
 import shutil
+
 import pytest
+
 
 def require_tool(name: str) -> str:
     path = shutil.which(name)

@@ -1,0 +1,328 @@
+"""A simulated Convocore v3 API on loopback, for ``--demo`` and the tests' happy path.
+
+It serves the same paths, envelopes and fields as the real API (get-job, the paginated job
+list in both styles, the workspace list) with a handful of jobs whose progress advances with
+time: two processing, one completed, one failed with a ``resultError``, one cancelled and one
+queued (the queued one answers in the older shape without ``status``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEMO_WORKSPACE = "ws-demo"
+DEMO_TOKEN = "vg_demo_secret_token"  # noqa: S105 - the simulator's own, not a real secret
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _urls(base: str, count: int) -> list[str]:
+    return [f"{base}/page-{i}" for i in range(count)]
+
+
+def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
+    """The demo workspace's jobs as the API would answer them at wall time ``now``."""
+    elapsed = max(0.0, now - started)
+    docs_scraped = min(240, 40 + int(elapsed * 0.2))
+    blog_scraped = min(95, 10 + int(elapsed * 0.1))
+
+    def job(job_id: str, primary: str, **fields: Any) -> dict[str, Any]:
+        scraped = fields.get("scrapedPagesNum", 0)
+        body: dict[str, Any] = {
+            "id": job_id,
+            "workspaceId": DEMO_WORKSPACE,
+            "status": "processing",
+            "primaryUrl": primary,
+            "urls": [primary],
+            "crawl": True,
+            "crawlOptions": {
+                "maxPages": fields.get("pageLimit", 250),
+                "urlMatchers": [],
+                "unMatchers": [],
+                "stayOnDomain": True,
+            },
+            "useProxy": False,
+            "deep": False,
+            "refreshRate": "never",
+            "toAgentId": "agent-demo",
+            "toAgentIds": ["agent-demo"],
+            "done": False,
+            "failed": False,
+            "isCancelled": False,
+            "message": None,
+            "resultError": None,
+            "createdAt": _iso(started - 3600),
+            "ts": int(now * 1000),
+            "currentPageIndex": scraped,
+            "failedPagesNum": 0,
+            "pageLimit": 250,
+            "creditsPerPage": 1,
+            "activeScrapeUrl": None,
+            "crawlerJobId": f"crawler-{job_id}",
+            "scrapedUrls": _urls(primary, scraped),
+            "scrapedHashes": [f"{i:08x}" for i in range(scraped)],
+            "pendingCandidateUrls": [],
+            "processedCrawlUrls": _urls(primary, scraped),
+            "failedCrawlUrls": [],
+            "webhookFinalizedAt": None,
+            "processingMode": "standard",
+            "crawlerSubmittedAt": _iso(started - 3500),
+            "crawlerWebhookUrl": None,
+            "crawlerSubmissionEndpoint": None,
+            "webhook": None,
+        }
+        body.update(fields)
+        body["estimatedCredits"] = fields.get(
+            "estimatedCredits", body["pageLimit"] * body["creditsPerPage"]
+        )
+        return body
+
+    finished_ts = int((started - 600) * 1000)
+    jobs = [
+        job(
+            "job-docs",
+            "https://docs.example.com",
+            scrapedPagesNum=docs_scraped,
+            failedPagesNum=docs_scraped // 20,
+            failedCrawlUrls=_urls("https://docs.example.com/broken", docs_scraped // 20),
+            pendingCandidateUrls=_urls("https://docs.example.com/next", 250 - docs_scraped),
+            currentPageIndex=docs_scraped + docs_scraped // 20,
+            activeScrapeUrl=f"https://docs.example.com/page-{docs_scraped}",
+            refreshRate="24h",
+            webhook={
+                "url": "https://hooks.example.com/crawler",
+                "events": ["job_completed", "job_failed"],
+                "hasSecret": True,
+                "hasBearerToken": False,
+                "headerKeys": [],
+            },
+        ),
+        job(
+            "job-blog",
+            "https://blog.example.com",
+            deep=True,
+            creditsPerPage=10,
+            pageLimit=100,
+            scrapedPagesNum=blog_scraped,
+            currentPageIndex=blog_scraped,
+            pendingCandidateUrls=_urls("https://blog.example.com/next", 100 - blog_scraped),
+            activeScrapeUrl=f"https://blog.example.com/page-{blog_scraped}",
+            processingMode="deep",
+        ),
+        job(
+            "job-help",
+            "https://help.example.com",
+            status="completed",
+            done=True,
+            scrapedPagesNum=120,
+            failedPagesNum=3,
+            pageLimit=120,
+            estimatedCredits=120,
+            ts=finished_ts,
+            webhookFinalizedAt=_iso(started - 600),
+            refreshRate="7d",
+        ),
+        job(
+            "job-legacy",
+            "https://legacy.example.com",
+            status="failed",
+            failed=True,
+            done=True,
+            scrapedPagesNum=12,
+            failedPagesNum=30,
+            failedCrawlUrls=_urls("https://legacy.example.com/x", 30),
+            resultError="Crawler blocked by robots.txt",
+            estimatedCredits=12,
+            ts=finished_ts,
+        ),
+        job(
+            "job-pricing",
+            "https://example.com/pricing",
+            status="cancelled",
+            isCancelled=True,
+            scrapedPagesNum=5,
+            estimatedCredits=5,
+            ts=finished_ts,
+        ),
+        job(
+            "job-careers",
+            "https://careers.example.com",
+            scrapedPagesNum=0,
+            currentPageIndex=0,
+            scrapedUrls=[],
+            processedCrawlUrls=[],
+            scrapedHashes=[],
+            processingMode=None,
+        ),
+    ]
+    del jobs[-1]["status"]  # the older answer shape: state derived from the flags
+    return {j["id"]: j for j in jobs}
+
+
+DEMO_NAMES = {
+    "job-docs": "docs-site",
+    "job-blog": "blog",
+    "job-help": "help-center",
+    "job-legacy": "legacy-wiki",
+    "job-pricing": "pricing-page",
+    "job-careers": "careers",
+}
+
+_LIST_OMIT = (
+    "scrapedUrls",
+    "scrapedHashes",
+    "pendingCandidateUrls",
+    "processedCrawlUrls",
+    "failedCrawlUrls",
+    "webhookFinalizedAt",
+    "processingMode",
+    "crawlerSubmittedAt",
+    "crawlerWebhookUrl",
+    "crawlerSubmissionEndpoint",
+)
+
+
+def _json(status: int, document: Any) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+
+def _error(status: int, code: str, message: str) -> Answer:
+    return _json(status, {"message": message, "code": code, "issues": [{"message": message}]})
+
+
+class DemoApi:
+    """The simulated API's logic, independent of any socket.
+
+    ``jobs`` maps workspace id to a function of wall time giving that workspace's jobs; the
+    default is the demo workspace. ``pagination`` is ``"page"`` or ``"cursor"``.
+    """
+
+    def __init__(
+        self,
+        token: str = DEMO_TOKEN,
+        *,
+        clock: Callable[[], float] = time.time,
+        jobs: dict[str, Callable[[float], dict[str, dict[str, Any]]]] | None = None,
+        pagination: str = "page",
+    ) -> None:
+        self.token = token
+        self.clock = clock
+        started = clock()
+        self.jobs = jobs or {DEMO_WORKSPACE: lambda now: demo_jobs(started, now)}
+        self.pagination = pagination
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+
+    def answer(self, method: str, target: str, headers: dict[str, str]) -> Answer:
+        with self._lock:
+            self.requests.append(target)
+        if method != "GET":
+            return _error(405, "METHOD_NOT_SUPPORTED", "only GET is served here")
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return _error(401, "UNAUTHORIZED", "invalid or missing workspace secret")
+        url = urlsplit(target)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if parts[:1] != ["v3"]:
+            return _error(404, "NOT_FOUND", "no such route")
+        parts = parts[1:]
+        if parts == ["workspaces"]:
+            return _json(
+                200,
+                {
+                    "success": True,
+                    "message": "ok",
+                    "data": [{"id": ws, "name": ws} for ws in self.jobs],
+                },
+            )
+        if len(parts) in (4, 5) and parts[0] == "workspaces" and parts[2:4] == ["crawler", "jobs"]:
+            source = self.jobs.get(parts[1])
+            if source is None:
+                return _error(404, "NOT_FOUND", "workspace not found")
+            jobs = source(self.clock())
+            if len(parts) == 5:
+                job = jobs.get(parts[4])
+                if job is None:
+                    return _error(404, "NOT_FOUND", "crawler job not found")
+                return _json(200, {"success": True, "message": "ok", "data": job})
+            return self._list(list(jobs.values()), query)
+        return _error(404, "NOT_FOUND", "no such route")
+
+    def _list(self, jobs: list[dict[str, Any]], query: dict[str, str]) -> Answer:
+        try:
+            limit = max(1, min(100, int(query.get("limit", "20"))))
+            if self.pagination == "cursor":
+                start = int(query.get("cursor", "0") or "0")
+            else:
+                start = (max(1, int(query.get("page", "1"))) - 1) * limit
+        except ValueError:
+            return _error(400, "BAD_REQUEST", "page, cursor and limit are numbers")
+        items = [{k: v for k, v in j.items() if k not in _LIST_OMIT} for j in jobs]
+        window = items[start : start + limit]
+        data: dict[str, Any] = {"jobs": window}
+        if self.pagination == "cursor":
+            more = start + limit < len(items)
+            data.update(nextCursor=str(start + limit) if more else None, hasMore=more)
+        else:
+            data.update(total=len(items), page=start // limit + 1, pageSize=limit)
+        return _json(200, {"success": True, "message": "ok", "data": data})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DemoServer
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        status, headers, body = self.server.api.answer(
+            "GET", self.path, {k.lower(): v for k, v in self.headers.items()}
+        )
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class DemoServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, api: DemoApi, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.api = api
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}/v3"
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="demo-api", daemon=True)
+        thread.start()
+        return thread
+
+
+def demo_config_yaml(base_url: str) -> str:
+    """The exporter config that ``--demo`` runs with."""
+    jobs = "\n".join(
+        f"      - id: {job_id}\n        name: {name}" for job_id, name in DEMO_NAMES.items()
+    )
+    return (
+        f"api:\n  base_url: {base_url}\n  timeout_seconds: 5\n  min_refresh_interval: 1s\n"
+        f"workspaces:\n  - id: {DEMO_WORKSPACE}\n    token: ${{CONVOCORE_DEMO_TOKEN}}\n"
+        f"    jobs:\n{jobs}\n"
+    )
