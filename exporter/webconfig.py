@@ -271,7 +271,9 @@ class TLSThreadingHTTPServer(ThreadingHTTPServer):
         try:
             connection = _server_handshake(request, context, self.handshake_timeout)
         except (OSError, ValueError) as err:
-            log.debug("TLS handshake with %s failed: %s", _host(client_address), err)
+            log.debug(
+                "TLS handshake failed", extra={"client": _host(client_address), "error": str(err)}
+            )
             self.shutdown_request(request)
             return
         super().process_request_thread(connection, client_address)
@@ -424,10 +426,13 @@ def _build_context(tls: _TLSSettings) -> ssl.SSLContext:
                 continue
         if loaded == 0 and context.verify_mode != ssl.CERT_NONE:
             log.warning(
-                "%s.client_ca_file: %r holds no usable PEM certificate; "
+                "the client CA file holds no usable PEM certificate; "
                 "every client certificate will be refused",
-                where,
-                tls.client_ca_file,
+                extra={
+                    "file": tls.config_path,
+                    "key": "tls_server_config.client_ca_file",
+                    "path": tls.client_ca_file,
+                },
             )
     elif context.verify_mode != ssl.CERT_NONE:
         # As in Go: without client_ca_file, client certificates are checked against the
@@ -470,9 +475,12 @@ class _CertificateReloader:
                 self._files = files
                 try:
                     self._current = _build_context(self._tls)
-                    log.info("reloaded TLS certificate %s", self._tls.cert_file)
+                    log.info("TLS certificate reloaded", extra={"path": self._tls.cert_file})
                 except WebConfigError as err:
-                    log.warning("keeping the previous TLS certificate: %s", err)
+                    log.warning(
+                        "TLS certificate reload failed; the previous one keeps serving",
+                        extra={"error": str(err)},
+                    )
             return self._current
 
 
@@ -715,12 +723,14 @@ class _Parser:
             )
         if client_auth_type in _UNVERIFIABLE_CLIENT_AUTH:
             log.warning(
-                "%s: %s %s: client certificates are verified against %s, since Python's ssl "
-                "module cannot accept them unverified",
-                self.path,
-                key("client_auth_type"),
+                "client certificates will be verified, since Python's ssl module cannot "
+                "accept them unverified as Go's %s does",
                 client_auth_type,
-                "client_ca_file" if client_ca_file else "the system's trusted CAs",
+                extra={
+                    "file": self.path,
+                    "key": key("client_auth_type"),
+                    "verified_against": client_ca_file or "the system's trusted CAs",
+                },
             )
         tls = _TLSSettings(
             config_path=self.path,
@@ -735,10 +745,8 @@ class _Parser:
         )
         if tls.min_version > tls.max_version:
             log.warning(
-                "%s: %s is above %s: every TLS handshake will fail",
-                self.path,
-                key("min_version"),
-                key("max_version"),
+                "min_version is above max_version: every TLS handshake will fail",
+                extra={"file": self.path, "key": key("min_version")},
             )
         return tls
 
@@ -792,10 +800,9 @@ class _Parser:
                 )
             if not _STANDARD_BCRYPT.fullmatch(hashed):
                 log.warning(
-                    "%s: %s: the hash is not a standard bcrypt hash ($2a$, $2b$ or $2y$); "
+                    "the hash is not a standard bcrypt hash ($2a$, $2b$ or $2y$); "
                     "this user cannot log in",
-                    self.path,
-                    key,
+                    extra={"file": self.path, "key": key},
                 )
             users[user] = hashed
         return users

@@ -26,6 +26,7 @@ import requests
 import trustme
 
 from exporter import webconfig
+from exporter.logs import LogfmtFormatter
 from exporter.webconfig import (
     WWW_AUTHENTICATE,
     TLSThreadingHTTPServer,
@@ -163,6 +164,13 @@ def url(server: ServerForTests, scheme: str = "https") -> str:
 
 def basic(user: bytes, password: bytes) -> str:
     return "Basic " + base64.b64encode(user + b":" + password).decode("ascii")
+
+
+def logged(record: logging.LogRecord) -> tuple[str, dict[str, object]]:
+    """A log record's message and the structured fields it carries."""
+    standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+    fields = {k: v for k, v in vars(record).items() if k not in standard}
+    return record.getMessage(), fields
 
 
 def client_context(pki: PKI, **kwargs: ssl.TLSVersion) -> ssl.SSLContext:
@@ -334,14 +342,16 @@ def test_loaded_config_never_shows_hashes(tmp_path: Path, caplog: pytest.LogCapt
     )
     config = load_web_config(path)
     assert repr(config) == (f"WebConfig(path={path!r}, tls=False, basic_auth_users=2, headers=[])")
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{path}: basic_auth_users.legacy: the hash is not a standard bcrypt hash "
-        "($2a$, $2b$ or $2y$); this user cannot log in"
+    assert [logged(r) for r in caplog.records] == [
+        (
+            "the hash is not a standard bcrypt hash ($2a$, $2b$ or $2y$); this user cannot log in",
+            {"file": path, "key": "basic_auth_users.legacy"},
+        )
     ]
     config.authenticate(basic(b"prometheus", b"wrong"))
     config.authenticate(basic(b"legacy", b"wrong"))
     for record in caplog.records:
-        assert "Ez8YO8hcsiuKyGXFAX64f" not in record.getMessage()
+        assert "Ez8YO8hcsiuKyGXFAX64f" not in LogfmtFormatter().format(record)
 
 
 # --- basic auth -------------------------------------------------------------------------
@@ -582,10 +592,16 @@ def test_require_any_client_cert_verifies_and_says_so(
         tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: RequireAnyClientCert"),
     )
     config = load_web_config(path)
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
-        f"{path}: tls_server_config.client_auth_type RequireAnyClientCert: client certificates "
-        "are verified against client_ca_file, since Python's ssl module cannot accept them "
-        "unverified"
+    assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
+        (
+            "client certificates will be verified, since Python's ssl module cannot accept "
+            "them unverified as Go's RequireAnyClientCert does",
+            {
+                "file": path,
+                "key": "tls_server_config.client_auth_type",
+                "verified_against": str(pki.ca),
+            },
+        )
     ]
     with serving(config) as server:
         trusted = requests.get(
@@ -709,10 +725,15 @@ def test_a_broken_renewal_keeps_the_previous_certificate(
         for _ in range(3):
             response = requests.get(url(server), verify=str(pki.ca), timeout=30)
             assert response.status_code == 200
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    warnings = [logged(r) for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [
-        f"keeping the previous TLS certificate: {path}: tls_server_config.key_file: expected "
-        f"the private key of the certificate in '{cert}', '{key}' holds another key"
+        (
+            "TLS certificate reload failed; the previous one keeps serving",
+            {
+                "error": f"{path}: tls_server_config.key_file: expected the private key of the "
+                f"certificate in '{cert}', '{key}' holds another key"
+            },
+        )
     ]
 
 
