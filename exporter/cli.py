@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_listen_address,
         default=("", DEFAULT_PORT),
         metavar="HOST:PORT",
-        help=f"address to serve on (default :{DEFAULT_PORT})",
+        help="address to serve on",
     )
     parser.add_argument(
         "--web.config.file",
@@ -89,18 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scrape.default-timeout",
         dest="default_timeout",
         type=_duration,
-        default=10.0,
+        default="10s",
         metavar="DURATION",
-        help="scrape timeout when Prometheus sends no "
-        "X-Prometheus-Scrape-Timeout-Seconds header (seconds)",
+        help="scrape timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header",
     )
     parser.add_argument(
         "--scrape.timeout-offset",
         dest="timeout_offset",
         type=_duration,
-        default=0.5,
+        default="500ms",
         metavar="DURATION",
-        help="margin subtracted from the scrape timeout (seconds)",
+        help="margin subtracted from the scrape timeout",
     )
     parser.add_argument(
         "--shard", type=int, default=0, help="this replica's shard, from 0 to --total-shards - 1"

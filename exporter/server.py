@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .collector import Exporter, probe_status
+from .collector import Exporter
 from .config import is_identifier
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -172,12 +172,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             ids.append(values[0])
         workspace_id, job_id = ids
-        deadline = self._deadline()
-        problem = probe_status(self.server.exporter, workspace_id, job_id, deadline)
-        if problem is not None:
-            self._send(404, f"Unknown probe target: {problem}.\n".encode())
+        result = self.server.exporter.probe(self._deadline(), workspace_id, job_id)
+        if isinstance(result, str):
+            self._send(404, f"Unknown probe target: {result}.\n".encode())
             return
-        self._write(self.server.exporter.collect(deadline, only=(workspace_id, job_id)))
+        self._write(result)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")
@@ -231,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class ExporterServer(TLSThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(
         self,
