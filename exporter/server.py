@@ -14,11 +14,12 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from .exposition import (
     write_openmetrics,
     write_text,
 )
+from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(
             401,
             b"Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="convocore-crawler-exporter"'},
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
         return False
 
@@ -226,7 +228,7 @@ class Handler(BaseHTTPRequestHandler):
         return page.encode()
 
 
-class ExporterServer(ThreadingHTTPServer):
+class ExporterServer(TLSThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
@@ -237,6 +239,8 @@ class ExporterServer(ThreadingHTTPServer):
         options: ServerOptions | None = None,
         authenticate: Callable[[str | None], bool] | None = None,
         extra_headers: dict[str, str] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
@@ -244,14 +248,15 @@ class ExporterServer(ThreadingHTTPServer):
         self.extra_headers = extra_headers or {}
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{text}]" if ":" in text else text
-        return f"http://{shown}:{port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{shown}:{port}"
 
     def start(self, poll_interval: float = 0.5) -> threading.Thread:
         thread = threading.Thread(
