@@ -8,6 +8,7 @@ wait polls with a generous bound; nothing here depends on how fast the machine i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import subprocess
@@ -142,14 +143,19 @@ def ready(url: str) -> bool | None:
     return True if requests.get(url, timeout=5).status_code == 200 else None
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path,
+    make_config: Callable[[str], dict[str, Any]],
+    exporter_args: tuple[str, ...] = ("--demo",),
+) -> Iterator[Stack]:
+    """The exporter and the real Prometheus on loopback; ``make_config`` gets the exporter's
+    address and returns Prometheus's configuration."""
     prometheus = require_tool("prometheus")
-    workdir = tmp_path_factory.mktemp("e2e")
     exporter_address = f"{LOOPBACK}:{free_port()}"
     prometheus_address = f"{LOOPBACK}:{free_port()}"
     config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(prometheus_config(exporter_address)), encoding="utf-8")
+    config.write_text(yaml.safe_dump(make_config(exporter_address)), encoding="utf-8")
 
     processes: list[Process] = []
     result = Stack(f"http://{exporter_address}", f"http://{prometheus_address}", processes)
@@ -161,7 +167,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     sys.executable,
                     "-m",
                     "exporter",
-                    "--demo",
+                    *exporter_args,
                     "--web.listen-address",
                     exporter_address,
                 ],
@@ -186,6 +192,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("e2e"), prometheus_config) as result:
+        yield result
 
 
 def test_target_is_up(stack: Stack) -> None:

@@ -6,16 +6,13 @@ loopback ports and its intervals shortened; the exporter runs with ``--demo``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from .mixin import PROMETHEUS_SD_CONFIG, load_yaml
-from .test_e2e_prometheus import LOOPBACK, Process, Stack, free_port, ready, start
-from .tools import require_tool
+from .test_e2e_prometheus import Stack, running_stack
 
 pytestmark = pytest.mark.prometheus
 
@@ -37,47 +34,8 @@ def sd_config(exporter_address: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prometheus = require_tool("prometheus")
-    workdir = tmp_path_factory.mktemp("e2e-sd")
-    exporter_address = f"{LOOPBACK}:{free_port()}"
-    prometheus_address = f"{LOOPBACK}:{free_port()}"
-    config = workdir / "prometheus.yml"
-    config.write_text(yaml.safe_dump(sd_config(exporter_address)), encoding="utf-8")
-    processes: list[Process] = []
-    result = Stack(f"http://{exporter_address}", f"http://{prometheus_address}", processes)
-    try:
-        processes.append(
-            start(
-                "exporter",
-                [
-                    sys.executable,
-                    "-m",
-                    "exporter",
-                    "--demo",
-                    "--web.listen-address",
-                    exporter_address,
-                ],
-                workdir / "exporter.log",
-            )
-        )
-        result.wait_for("the exporter", lambda: ready(f"{result.exporter_url}/-/ready"))
-        processes.append(
-            start(
-                "prometheus",
-                [
-                    prometheus,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={workdir / 'data'}",
-                    f"--web.listen-address={prometheus_address}",
-                ],
-                workdir / "prometheus.log",
-            )
-        )
-        result.wait_for("Prometheus", lambda: ready(f"{result.prometheus_url}/-/ready"))
+    with running_stack(tmp_path_factory.mktemp("e2e-sd"), sd_config) as result:
         yield result
-    finally:
-        for process in reversed(processes):
-            process.stop()
 
 
 def test_every_job_is_a_target_scraped_through_probe(stack: Stack) -> None:
