@@ -17,6 +17,7 @@ from .config import Config, ConfigError, load_config, parse_config, parse_durati
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text
 from .server import ExporterServer, ServerOptions
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -146,13 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         try:
             config = load_config(args.config_file)
-        except ConfigError as exc:
+            if args.web_config:
+                load_web_config(args.web_config)
+        except (ConfigError, WebConfigError) as exc:
             print(exc, file=sys.stderr)
             return 1
         for warning in config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print("OK")
         return 0
+
+    web: WebConfig | None = None
+    if args.web_config:
+        try:
+            web = load_web_config(args.web_config)
+        except WebConfigError as exc:
+            log.error("cannot load the web config", extra={"error": str(exc)})
+            print(exc, file=sys.stderr)
+            return 1
 
     demo: DemoServer | None = None
     if args.demo:
@@ -201,16 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("config reloaded", extra={"file": args.config_file})
             return None
 
-    authenticate = None
-    if args.web_config:
-        print("--web.config.file is not supported yet", file=sys.stderr)
-        return 2
     try:
         server = ExporterServer(
             args.listen,
             exporter,
             ServerOptions(args.default_timeout, args.timeout_offset, reload),
-            authenticate=authenticate,
+            authenticate=web.authenticate if web is not None else None,
+            extra_headers=dict(web.headers) if web is not None else None,
+            ssl_context=web.ssl_context() if web is not None else None,
         )
     except OSError as exc:
         log.error("cannot listen", extra={"address": args.listen, "error": exc.strerror})

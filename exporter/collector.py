@@ -198,8 +198,11 @@ class Exporter:
                 candidates.extend(self._discovered_targets(rt, ws))
             candidates = [t for t in candidates if self.in_shard(t.key)]
             if ws.include_finished_for is not None:
+                # Only discovered jobs age out: a job listed by hand is always exported.
                 horizon = now_wall - ws.include_finished_for
-                candidates = [t for t in candidates if not self._finished_before(rt, t, horizon)]
+                candidates = [
+                    t for t in candidates if t.explicit or not self._finished_before(rt, t, horizon)
+                ]
             if ws.max_jobs is not None and len(candidates) > ws.max_jobs:
                 candidates = self._cap(rt, ws, candidates, ws.max_jobs)
             selected.extend(candidates)
@@ -257,10 +260,9 @@ class Exporter:
                 backoff.strikes += 1
                 backoff.until = time.monotonic() + delay
                 backoff.wall_until = time.time() + delay
-            elif result.ok:
+            elif result.ok and backoff.until <= time.monotonic():
+                # A success that raced a 429 does not end the backoff that 429 started.
                 backoff.strikes = 0
-                backoff.until = 0.0
-                backoff.wall_until = 0.0
 
     def _fetch_job(self, rt: Runtime, ws: Workspace, job_id: str, deadline: float) -> ApiResult:
         result = rt.client.get_job(ws.id, ws.token, job_id, deadline)
@@ -371,10 +373,14 @@ class Exporter:
             return False
         return now - state.fetched_at >= rt.config.api.min_refresh_interval
 
-    def _refresh_listings(self, rt: Runtime, deadline: float) -> dict[str, _Fetch]:
+    def _refresh_listings(
+        self, rt: Runtime, deadline: float, only: str | None = None
+    ) -> dict[str, _Fetch]:
         fetches: dict[str, _Fetch] = {}
         now = time.monotonic()
         for ws in rt.config.workspaces:
+            if only is not None and ws.id != only:
+                continue
             if not ws.discover or self._in_backoff(rt, ws.id, now):
                 continue
             listing = rt.listings.get(ws.id)
@@ -443,7 +449,7 @@ class Exporter:
         return Outcome(False, reason, state.job, state.last_success)
 
     def _settle(self, rt: Runtime, key: Key, fetch: _Fetch) -> Outcome:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():  # cancelled: reloaded meanwhile
             self._count_failure(rt, fetch, key[0], "deadline")
             return self._down(rt, key, "deadline")
         try:
@@ -459,7 +465,7 @@ class Exporter:
         return self._down(rt, key, reason)
 
     def _settle_listing(self, rt: Runtime, ws_id: str, fetch: _Fetch) -> str | None:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():
             self._count_failure(rt, fetch, ws_id, "deadline")
             return "deadline"
         try:
@@ -492,54 +498,70 @@ class Exporter:
 
     # -- collecting -----------------------------------------------------------------------
 
-    def collect(self, deadline: float, only: Key | None = None) -> list[Family]:
+    def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
         """Fetch what is due and return this scrape's families.
 
         ``deadline`` is a ``time.monotonic()`` value; jobs not answered by then are down with
-        reason ``deadline``. ``only`` restricts the output to one job (``/probe``), which then
-        carries its own series only, not the exporter's.
+        reason ``deadline``. With ``jobs=False`` only the exporter's own metrics are returned
+        and nothing is fetched (for setups that scrape the jobs through ``/probe``).
         """
         started = time.monotonic()
         rt = self._runtime
+        if not jobs:
+            return self._exporter_families(rt, started, [])
         listing_fetches = self._refresh_listings(rt, deadline)
-        if listing_fetches:
-            # The job set of discovering workspaces depends on their listing.
-            concurrent.futures.wait(
-                [f.future for f in listing_fetches.values()],
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
+        self._wait(listing_fetches, deadline)  # discovered job sets depend on the listings
         targets = self._select(rt, time.time())
-        if only is not None:
-            targets = [t for t in targets if t.key == only] or self._adhoc(rt, only)
+        self._forget_others(rt, {t.key for t in targets})
         outcomes = self._resolve(rt, targets, listing_fetches, deadline)
         self._log_transitions(rt, outcomes)
-        families = self._job_families(rt, targets, outcomes)
-        if only is None:
-            families = self._exporter_families(rt, started, families)
-        return families
+        return self._exporter_families(rt, started, self._job_families(rt, targets, outcomes))
 
-    def refresh_discovery(self, deadline: float) -> None:
-        """Bring stale listings of discovering workspaces up to date (within ``deadline``)."""
+    @staticmethod
+    def _forget_others(rt: Runtime, keep: set[Key]) -> None:
+        """Drop the state of jobs no longer exported (gone from the listing, aged out), so
+        months of job churn do not grow memory."""
+        with rt.lock:
+            for key in [k for k in rt.states if k not in keep]:
+                del rt.states[key]
+                rt.labels.pop(key, None)
+
+    def probe(self, deadline: float, workspace_id: str, job_id: str) -> list[Family] | str:
+        """The families of one job (``/probe``), or why that job may not be probed."""
         rt = self._runtime
-        fetches = self._refresh_listings(rt, deadline)
+        ws = rt.workspaces.get(workspace_id)
+        if ws is None:
+            return f"workspace {workspace_id!r} is not in the config"
+        key = (workspace_id, job_id)
+        listing_fetches = self._refresh_listings(rt, deadline, only=workspace_id)
+        self._wait(listing_fetches, deadline)
+        targets = [t for t in self._select(rt, time.time()) if t.key == key]
+        if not targets:
+            if not ws.allow_unconfigured_probes:
+                return (
+                    f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"
+                )
+            targets = [Target(ws, job_id, "", explicit=True)]
+        outcomes = self._resolve(rt, targets, listing_fetches, deadline)
+        self._log_transitions(rt, outcomes)
+        return self._job_families(rt, targets, outcomes)
+
+    @staticmethod
+    def _wait(fetches: dict[str, _Fetch], deadline: float) -> None:
         if fetches:
             concurrent.futures.wait(
                 [f.future for f in fetches.values()],
                 timeout=max(0.0, deadline - time.monotonic()),
             )
-            for ws_id, fetch in fetches.items():
-                self._settle_listing(rt, ws_id, fetch)
 
     def targets(self, deadline: float) -> list[Target]:
-        """The jobs this exporter (shard) exports now; refreshes discovery when due."""
-        self.refresh_discovery(deadline)
-        return self._select(self._runtime, time.time())
-
-    def _adhoc(self, rt: Runtime, key: Key) -> list[Target]:
-        ws = rt.workspaces.get(key[0])
-        if ws is None:
-            return []
-        return [Target(ws, key[1], "", explicit=True)]
+        """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
+        rt = self._runtime
+        fetches = self._refresh_listings(rt, deadline)
+        self._wait(fetches, deadline)
+        for ws_id, fetch in fetches.items():
+            self._settle_listing(rt, ws_id, fetch)
+        return self._select(rt, time.time())
 
     def _job_families(
         self, rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]
@@ -649,19 +671,3 @@ def default_process_collectors() -> list[Callable[[], list[Family]]]:
         lambda: from_client_collector(PLATFORM_COLLECTOR),
         lambda: from_client_collector(GC_COLLECTOR),
     ]
-
-
-def probe_status(exporter: Exporter, workspace_id: str, job_id: str, deadline: float) -> str | None:
-    """Why ``/probe`` may not serve this job (``None`` when it may)."""
-    rt = exporter._runtime
-    ws = rt.workspaces.get(workspace_id)
-    if ws is None:
-        return f"workspace {workspace_id!r} is not in the config"
-    if ws.allow_unconfigured_probes or (workspace_id, job_id) in rt.explicit:
-        return None
-    if ws.discover:
-        exporter.refresh_discovery(deadline)
-        listing = rt.listings.get(workspace_id)
-        if listing is not None and job_id in listing.jobs:
-            return None
-    return f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"

@@ -14,16 +14,17 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .collector import Exporter, probe_status
+from .collector import Exporter
 from .config import is_identifier
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
@@ -32,6 +33,7 @@ from .exposition import (
     write_openmetrics,
     write_text,
 )
+from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(
             401,
             b"Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="convocore-crawler-exporter"'},
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
         return False
 
@@ -119,7 +121,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if path == "/metrics":
-            self._metrics()
+            self._metrics(parse_qs(url.query))
         elif path == "/probe":
             self._probe(parse_qs(url.query))
         elif path == "/sd":
@@ -158,9 +160,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, write_text(families), TEXT_CONTENT_TYPE)
 
-    def _metrics(self) -> None:
-        families = self.server.exporter.collect(self._deadline())
-        self._write(families)
+    def _metrics(self, query: dict[str, list[str]]) -> None:
+        jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")
+        self._write(self.server.exporter.collect(self._deadline(), jobs=jobs))
 
     def _probe(self, query: dict[str, list[str]]) -> None:
         ids: list[str] = []
@@ -173,12 +175,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             ids.append(values[0])
         workspace_id, job_id = ids
-        deadline = self._deadline()
-        problem = probe_status(self.server.exporter, workspace_id, job_id, deadline)
-        if problem is not None:
-            self._send(404, f"Unknown probe target: {problem}.\n".encode())
+        result = self.server.exporter.probe(self._deadline(), workspace_id, job_id)
+        if isinstance(result, str):
+            self._send(404, f"Unknown probe target: {result}.\n".encode())
             return
-        self._write(self.server.exporter.collect(deadline, only=(workspace_id, job_id)))
+        self._write(result)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")
@@ -230,9 +231,9 @@ class Handler(BaseHTTPRequestHandler):
         return page.encode()
 
 
-class ExporterServer(ThreadingHTTPServer):
+class ExporterServer(TLSThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -241,6 +242,8 @@ class ExporterServer(ThreadingHTTPServer):
         options: ServerOptions | None = None,
         authenticate: Callable[[str | None], bool] | None = None,
         extra_headers: dict[str, str] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
@@ -248,14 +251,15 @@ class ExporterServer(ThreadingHTTPServer):
         self.extra_headers = extra_headers or {}
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{text}]" if ":" in text else text
-        return f"http://{shown}:{port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{shown}:{port}"
 
     def start(self, poll_interval: float = 0.5) -> threading.Thread:
         thread = threading.Thread(
