@@ -360,3 +360,15 @@ def test_include_finished_for_never_hides_a_job_listed_by_hand(fake, start_expor
         assert value(series, P + "up", workspace_id=WS, job_id="old") == 1
         assert value(series, P + "up", workspace_id=WS, job_id="other-old") is None
     assert fake.count(fake.job_path(WS, "old")) == 1
+
+
+@pytest.mark.parametrize(("count", "pages"), [(100, 1), (200, 2), (201, 3), (0, 1)])
+@pytest.mark.parametrize("pagination", ["page", "cursor"])
+def test_discovery_asks_for_exactly_the_pages_it_needs(
+    fake, start_exporter, pagination, count, pages
+):
+    fake.api.pagination = pagination
+    fake.set_jobs(WS, many_jobs(count))
+    series = start_exporter(discover_config(fake)).scrape()
+    assert len([k for k in series if k[0] == P + "up"]) == count
+    assert fake.count(LIST) == pages
