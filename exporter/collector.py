@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
@@ -24,8 +24,8 @@ from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTO
 from . import __version__, metrics
 from .client import ApiResult, ApiStats, ConvocoreClient
 from .config import Config, Workspace, is_identifier
-from .exposition import Family, from_client_collector, render_labels
-from .model import Job, parse_job
+from .exposition import Family, Sample, from_client_collector, render_labels
+from .model import STATUSES, Job, parse_job
 
 log = logging.getLogger(__name__)
 
@@ -566,35 +566,51 @@ class Exporter:
     def _job_families(
         self, rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]
     ) -> list[Family]:
-        up = Family(metrics.UP.name, "gauge", metrics.UP.help)
-        error = Family(metrics.ERROR_INFO.name, "gauge", metrics.ERROR_INFO.help)
-        last = Family(metrics.LAST_SUCCESS.name, "gauge", metrics.LAST_SUCCESS.help)
-        info = Family(metrics.JOB_INFO.name, "gauge", metrics.JOB_INFO.help)
-        status = Family(metrics.JOB_STATUS.name, "gauge", metrics.JOB_STATUS.help)
-        values = [Family(d.name, "gauge", d.help) for d in metrics.JOB_VALUES]
-        readers = [d.read for d in metrics.JOB_VALUES]
-        for target in targets:
-            key = target.key
-            outcome = outcomes.get(key)
-            if outcome is None:
-                continue
-            labels = rt.job_labels(key)
-            up.add(labels, 1.0 if outcome.up else 0.0)
-            if outcome.reason is not None:
-                error.add(f'{labels},reason="{outcome.reason}"', 1.0)
-            if outcome.last_success is not None:
-                last.add(labels, outcome.last_success)
-            job = outcome.job
-            if job is None:
-                continue
-            info.add(labels + "," + _info_labels(target.name, job), 1.0)
-            for state in ("queued", "processing", "completed", "failed", "cancelled"):
-                status.add(f'{labels},status="{state}"', 1.0 if job.status == state else 0.0)
-            for family, read in zip(values, readers, strict=True):
+        """Families whose samples are generated while they are written (see ``Family``)."""
+        rows = [
+            (rt.job_labels(t.key), t, outcome)
+            for t in targets
+            if (outcome := outcomes.get(t.key)) is not None
+        ]
+        jobs = [(labels, target, o.job) for labels, target, o in rows if o.job is not None]
+
+        def up() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                yield "", labels, 1.0 if outcome.up else 0.0
+
+        def errors() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                if outcome.reason is not None:
+                    yield "", f'{labels},reason="{outcome.reason}"', 1.0
+
+        def last_success() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                if outcome.last_success is not None:
+                    yield "", labels, outcome.last_success
+
+        def info() -> Iterator[Sample]:
+            for labels, target, job in jobs:
+                yield "", labels + "," + _info_labels(target.name, job), 1.0
+
+        def status() -> Iterator[Sample]:
+            for labels, _, job in jobs:
+                for state in STATUSES:
+                    yield "", f'{labels},status="{state}"', 1.0 if job.status == state else 0.0
+
+        def values(read: Callable[[Job], float | bool | int | None]) -> Iterator[Sample]:
+            for labels, _, job in jobs:
                 value = read(job)
                 if value is not None:
-                    family.add(labels, float(value))
-        return [up, error, last, info, status, *values]
+                    yield "", labels, float(value)
+
+        return [
+            Family(metrics.UP.name, "gauge", metrics.UP.help, up()),
+            Family(metrics.ERROR_INFO.name, "gauge", metrics.ERROR_INFO.help, errors()),
+            Family(metrics.LAST_SUCCESS.name, "gauge", metrics.LAST_SUCCESS.help, last_success()),
+            Family(metrics.JOB_INFO.name, "gauge", metrics.JOB_INFO.help, info()),
+            Family(metrics.JOB_STATUS.name, "gauge", metrics.JOB_STATUS.help, status()),
+            *(Family(d.name, "gauge", d.help, values(d.read)) for d in metrics.JOB_VALUES),
+        ]
 
     def _exporter_families(
         self, rt: Runtime, started: float, job_families: list[Family]

@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -29,9 +30,9 @@ from .config import is_identifier
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
+    Family,
+    iter_exposition,
     wants_openmetrics,
-    write_openmetrics,
-    write_text,
 )
 from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 _MIN_DEADLINE = 0.1
+_STREAM_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -54,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = f"convocore-crawler-exporter/{__version__}"
     sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
     # Headers and body leave in two writes. With Nagle's algorithm on, the body waits for the
     # client's delayed ACK of the headers (about 40 ms on Linux) on every keep-alive request.
     disable_nagle_algorithm = True
@@ -154,11 +160,44 @@ class Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self.do_POST()
 
-    def _write(self, families: list[Any]) -> None:
-        if wants_openmetrics(self.headers.get("Accept")):
-            self._send(200, write_openmetrics(families), OPENMETRICS_CONTENT_TYPE)
-        else:
-            self._send(200, write_text(families), TEXT_CONTENT_TYPE)
+    def _write(self, families: list[Family]) -> None:
+        """Stream the exposition with chunked encoding (whole, for HTTP/1.0 clients), so a
+        large scrape is never held in memory at once."""
+        openmetrics = wants_openmetrics(self.headers.get("Accept"))
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        pieces = iter_exposition(families, openmetrics)
+        if self.request_version != "HTTP/1.1":
+            self._send(200, b"".join(pieces), content_type)
+            return
+        gzipped = "gzip" in self.headers.get("Accept-Encoding", "").lower()
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzipped else None
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        if compressor is not None:
+            self.send_header("Content-Encoding", "gzip")
+        for name, value in self.server.extra_headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        buffer: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            data = piece if compressor is None else compressor.compress(piece)
+            buffer.append(data)
+            size += len(data)
+            if size >= _STREAM_CHUNK:
+                self._chunk(b"".join(buffer))
+                buffer, size = [], 0
+        if compressor is not None:
+            buffer.append(compressor.flush())
+        self._chunk(b"".join(buffer))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
 
     def _metrics(self, query: dict[str, list[str]]) -> None:
         jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")

@@ -115,3 +115,24 @@ def test_accept_negotiation():
     assert not wants_openmetrics("text/plain")
     assert not wants_openmetrics(None)
     assert not wants_openmetrics("*/*")
+
+
+def test_metrics_are_streamed_chunked_and_whole_for_http_1_0(fake, start_exporter):
+    import socket
+
+    running = start_exporter(mixed_config(fake))
+    streamed = running.get()
+    assert streamed.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in streamed.headers
+    host, port = running.server.server_address[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.split(b"\r\n")[0].endswith(b" 200 OK")
+    assert f"Content-Length: {len(body)}".encode() in head
+    series = parse_exposition(body.decode())
+    assert value(series, "convocore_crawler_up", workspace_id=WS, job_id="job-abc") == 1
+    assert value(series, "convocore_crawler_up", workspace_id=WS, job_id="job-down") == 0
