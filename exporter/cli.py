@@ -17,6 +17,7 @@ from .config import Config, ConfigError, load_config, parse_config, parse_durati
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text
 from .server import ExporterServer, ServerOptions
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_listen_address,
         default=("", DEFAULT_PORT),
         metavar="HOST:PORT",
-        help=f"address to serve on (default :{DEFAULT_PORT})",
+        help="address to serve on",
     )
     parser.add_argument(
         "--web.config.file",
@@ -88,18 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--scrape.default-timeout",
         dest="default_timeout",
         type=_duration,
-        default=10.0,
+        default="10s",
         metavar="DURATION",
-        help="scrape timeout when Prometheus sends no "
-        "X-Prometheus-Scrape-Timeout-Seconds header (seconds)",
+        help="scrape timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header",
     )
     parser.add_argument(
         "--scrape.timeout-offset",
         dest="timeout_offset",
         type=_duration,
-        default=0.5,
+        default="500ms",
         metavar="DURATION",
-        help="margin subtracted from the scrape timeout (seconds)",
+        help="margin subtracted from the scrape timeout",
     )
     parser.add_argument(
         "--shard", type=int, default=0, help="this replica's shard, from 0 to --total-shards - 1"
@@ -147,13 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         try:
             config = load_config(args.config_file)
-        except ConfigError as exc:
+            if args.web_config:
+                load_web_config(args.web_config)
+        except (ConfigError, WebConfigError) as exc:
             print(exc, file=sys.stderr)
             return 1
         for warning in config.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         print("OK")
         return 0
+
+    web: WebConfig | None = None
+    if args.web_config:
+        try:
+            web = load_web_config(args.web_config)
+        except WebConfigError as exc:
+            log.error("cannot load the web config", extra={"error": str(exc)})
+            print(exc, file=sys.stderr)
+            return 1
 
     demo: DemoServer | None = None
     if args.demo:
@@ -202,16 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("config reloaded", extra={"file": args.config_file})
             return None
 
-    authenticate = None
-    if args.web_config:
-        print("--web.config.file is not supported yet", file=sys.stderr)
-        return 2
     try:
         server = ExporterServer(
             args.listen,
             exporter,
             ServerOptions(args.default_timeout, args.timeout_offset, reload),
-            authenticate=authenticate,
+            authenticate=web.authenticate if web is not None else None,
+            extra_headers=dict(web.headers) if web is not None else None,
+            ssl_context=web.ssl_context() if web is not None else None,
         )
     except OSError as exc:
         log.error("cannot listen", extra={"address": args.listen, "error": exc.strerror})

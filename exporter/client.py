@@ -294,6 +294,14 @@ class ConvocoreClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # requests reads the proxy and CA-bundle variables of the environment on every call
+        # (a walk over all of os.environ, a quarter of a request's CPU time). Every call goes
+        # to the one API origin, so read them once here; a config reload builds a new client.
+        settings = self._session.merge_environment_settings(api.base_url, {}, None, None, None)
+        self._proxies = dict(settings["proxies"])
+        verify = settings["verify"]
+        self._verify: bool | str = True if verify is None else verify
+        self._session.trust_env = False
 
     def close(self) -> None:
         self._session.close()
@@ -388,6 +396,8 @@ class ConvocoreClient:
                     timeout=(limit, limit),
                     stream=True,
                     allow_redirects=False,
+                    proxies=self._proxies,
+                    verify=self._verify,
                 )
                 code = str(response.status_code)
                 result = self._read(response, own_deadline, deadline)

@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
@@ -24,8 +24,8 @@ from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTO
 from . import __version__, metrics
 from .client import ApiResult, ApiStats, ConvocoreClient
 from .config import Config, Workspace, is_identifier
-from .exposition import Family, from_client_collector, render_labels
-from .model import Job, parse_job
+from .exposition import Family, Sample, from_client_collector, render_labels
+from .model import STATUSES, Job, parse_job
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,11 @@ class Exporter:
                 candidates.extend(self._discovered_targets(rt, ws))
             candidates = [t for t in candidates if self.in_shard(t.key)]
             if ws.include_finished_for is not None:
+                # Only discovered jobs age out: a job listed by hand is always exported.
                 horizon = now_wall - ws.include_finished_for
-                candidates = [t for t in candidates if not self._finished_before(rt, t, horizon)]
+                candidates = [
+                    t for t in candidates if t.explicit or not self._finished_before(rt, t, horizon)
+                ]
             if ws.max_jobs is not None and len(candidates) > ws.max_jobs:
                 candidates = self._cap(rt, ws, candidates, ws.max_jobs)
             selected.extend(candidates)
@@ -257,10 +260,9 @@ class Exporter:
                 backoff.strikes += 1
                 backoff.until = time.monotonic() + delay
                 backoff.wall_until = time.time() + delay
-            elif result.ok:
+            elif result.ok and backoff.until <= time.monotonic():
+                # A success that raced a 429 does not end the backoff that 429 started.
                 backoff.strikes = 0
-                backoff.until = 0.0
-                backoff.wall_until = 0.0
 
     def _fetch_job(self, rt: Runtime, ws: Workspace, job_id: str, deadline: float) -> ApiResult:
         result = rt.client.get_job(ws.id, ws.token, job_id, deadline)
@@ -315,6 +317,8 @@ class Exporter:
                 seen_cursors.add(cursor)
                 params = {"cursor": cursor, "limit": str(LIST_PAGE_LIMIT)}
                 continue
+            if "nextCursor" in data or "hasMore" in data:
+                break  # a cursor-style answer without a next cursor is the last page
             if not items:
                 break
             total = data.get("total")
@@ -369,10 +373,14 @@ class Exporter:
             return False
         return now - state.fetched_at >= rt.config.api.min_refresh_interval
 
-    def _refresh_listings(self, rt: Runtime, deadline: float) -> dict[str, _Fetch]:
+    def _refresh_listings(
+        self, rt: Runtime, deadline: float, only: str | None = None
+    ) -> dict[str, _Fetch]:
         fetches: dict[str, _Fetch] = {}
         now = time.monotonic()
         for ws in rt.config.workspaces:
+            if only is not None and ws.id != only:
+                continue
             if not ws.discover or self._in_backoff(rt, ws.id, now):
                 continue
             listing = rt.listings.get(ws.id)
@@ -441,7 +449,7 @@ class Exporter:
         return Outcome(False, reason, state.job, state.last_success)
 
     def _settle(self, rt: Runtime, key: Key, fetch: _Fetch) -> Outcome:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():  # cancelled: reloaded meanwhile
             self._count_failure(rt, fetch, key[0], "deadline")
             return self._down(rt, key, "deadline")
         try:
@@ -457,7 +465,7 @@ class Exporter:
         return self._down(rt, key, reason)
 
     def _settle_listing(self, rt: Runtime, ws_id: str, fetch: _Fetch) -> str | None:
-        if not fetch.future.done():
+        if not fetch.future.done() or fetch.future.cancelled():
             self._count_failure(rt, fetch, ws_id, "deadline")
             return "deadline"
         try:
@@ -490,87 +498,119 @@ class Exporter:
 
     # -- collecting -----------------------------------------------------------------------
 
-    def collect(self, deadline: float, only: Key | None = None) -> list[Family]:
+    def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
         """Fetch what is due and return this scrape's families.
 
         ``deadline`` is a ``time.monotonic()`` value; jobs not answered by then are down with
-        reason ``deadline``. ``only`` restricts the output to one job (``/probe``), which then
-        carries its own series only, not the exporter's.
+        reason ``deadline``. With ``jobs=False`` only the exporter's own metrics are returned
+        and nothing is fetched (for setups that scrape the jobs through ``/probe``).
         """
         started = time.monotonic()
         rt = self._runtime
+        if not jobs:
+            return self._exporter_families(rt, started, [])
         listing_fetches = self._refresh_listings(rt, deadline)
-        if listing_fetches:
-            # The job set of discovering workspaces depends on their listing.
-            concurrent.futures.wait(
-                [f.future for f in listing_fetches.values()],
-                timeout=max(0.0, deadline - time.monotonic()),
-            )
+        self._wait(listing_fetches, deadline)  # discovered job sets depend on the listings
         targets = self._select(rt, time.time())
-        if only is not None:
-            targets = [t for t in targets if t.key == only] or self._adhoc(rt, only)
+        self._forget_others(rt, {t.key for t in targets})
         outcomes = self._resolve(rt, targets, listing_fetches, deadline)
         self._log_transitions(rt, outcomes)
-        families = self._job_families(rt, targets, outcomes)
-        if only is None:
-            families = self._exporter_families(rt, started, families)
-        return families
+        return self._exporter_families(rt, started, self._job_families(rt, targets, outcomes))
 
-    def refresh_discovery(self, deadline: float) -> None:
-        """Bring stale listings of discovering workspaces up to date (within ``deadline``)."""
+    @staticmethod
+    def _forget_others(rt: Runtime, keep: set[Key]) -> None:
+        """Drop the state of jobs no longer exported (gone from the listing, aged out), so
+        months of job churn do not grow memory."""
+        with rt.lock:
+            for key in [k for k in rt.states if k not in keep]:
+                del rt.states[key]
+                rt.labels.pop(key, None)
+
+    def probe(self, deadline: float, workspace_id: str, job_id: str) -> list[Family] | str:
+        """The families of one job (``/probe``), or why that job may not be probed."""
         rt = self._runtime
-        fetches = self._refresh_listings(rt, deadline)
+        ws = rt.workspaces.get(workspace_id)
+        if ws is None:
+            return f"workspace {workspace_id!r} is not in the config"
+        key = (workspace_id, job_id)
+        listing_fetches = self._refresh_listings(rt, deadline, only=workspace_id)
+        self._wait(listing_fetches, deadline)
+        targets = [t for t in self._select(rt, time.time()) if t.key == key]
+        if not targets:
+            if not ws.allow_unconfigured_probes:
+                return (
+                    f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"
+                )
+            targets = [Target(ws, job_id, "", explicit=True)]
+        outcomes = self._resolve(rt, targets, listing_fetches, deadline)
+        self._log_transitions(rt, outcomes)
+        return self._job_families(rt, targets, outcomes)
+
+    @staticmethod
+    def _wait(fetches: dict[str, _Fetch], deadline: float) -> None:
         if fetches:
             concurrent.futures.wait(
                 [f.future for f in fetches.values()],
                 timeout=max(0.0, deadline - time.monotonic()),
             )
-            for ws_id, fetch in fetches.items():
-                self._settle_listing(rt, ws_id, fetch)
 
     def targets(self, deadline: float) -> list[Target]:
-        """The jobs this exporter (shard) exports now; refreshes discovery when due."""
-        self.refresh_discovery(deadline)
-        return self._select(self._runtime, time.time())
-
-    def _adhoc(self, rt: Runtime, key: Key) -> list[Target]:
-        ws = rt.workspaces.get(key[0])
-        if ws is None:
-            return []
-        return [Target(ws, key[1], "", explicit=True)]
+        """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
+        rt = self._runtime
+        fetches = self._refresh_listings(rt, deadline)
+        self._wait(fetches, deadline)
+        for ws_id, fetch in fetches.items():
+            self._settle_listing(rt, ws_id, fetch)
+        return self._select(rt, time.time())
 
     def _job_families(
         self, rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]
     ) -> list[Family]:
-        up = Family(metrics.UP.name, "gauge", metrics.UP.help)
-        error = Family(metrics.ERROR_INFO.name, "gauge", metrics.ERROR_INFO.help)
-        last = Family(metrics.LAST_SUCCESS.name, "gauge", metrics.LAST_SUCCESS.help)
-        info = Family(metrics.JOB_INFO.name, "gauge", metrics.JOB_INFO.help)
-        status = Family(metrics.JOB_STATUS.name, "gauge", metrics.JOB_STATUS.help)
-        values = [Family(d.name, "gauge", d.help) for d in metrics.JOB_VALUES]
-        readers = [d.read for d in metrics.JOB_VALUES]
-        for target in targets:
-            key = target.key
-            outcome = outcomes.get(key)
-            if outcome is None:
-                continue
-            labels = rt.job_labels(key)
-            up.add(labels, 1.0 if outcome.up else 0.0)
-            if outcome.reason is not None:
-                error.add(f'{labels},reason="{outcome.reason}"', 1.0)
-            if outcome.last_success is not None:
-                last.add(labels, outcome.last_success)
-            job = outcome.job
-            if job is None:
-                continue
-            info.add(labels + "," + _info_labels(target.name, job), 1.0)
-            for state in ("queued", "processing", "completed", "failed", "cancelled"):
-                status.add(f'{labels},status="{state}"', 1.0 if job.status == state else 0.0)
-            for family, read in zip(values, readers, strict=True):
+        """Families whose samples are generated while they are written (see ``Family``)."""
+        rows = [
+            (rt.job_labels(t.key), t, outcome)
+            for t in targets
+            if (outcome := outcomes.get(t.key)) is not None
+        ]
+        jobs = [(labels, target, o.job) for labels, target, o in rows if o.job is not None]
+
+        def up() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                yield "", labels, 1.0 if outcome.up else 0.0
+
+        def errors() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                if outcome.reason is not None:
+                    yield "", f'{labels},reason="{outcome.reason}"', 1.0
+
+        def last_success() -> Iterator[Sample]:
+            for labels, _, outcome in rows:
+                if outcome.last_success is not None:
+                    yield "", labels, outcome.last_success
+
+        def info() -> Iterator[Sample]:
+            for labels, target, job in jobs:
+                yield "", labels + "," + _info_labels(target.name, job), 1.0
+
+        def status() -> Iterator[Sample]:
+            for labels, _, job in jobs:
+                for state in STATUSES:
+                    yield "", f'{labels},status="{state}"', 1.0 if job.status == state else 0.0
+
+        def values(read: Callable[[Job], float | bool | int | None]) -> Iterator[Sample]:
+            for labels, _, job in jobs:
                 value = read(job)
                 if value is not None:
-                    family.add(labels, float(value))
-        return [up, error, last, info, status, *values]
+                    yield "", labels, float(value)
+
+        return [
+            Family(metrics.UP.name, "gauge", metrics.UP.help, up()),
+            Family(metrics.ERROR_INFO.name, "gauge", metrics.ERROR_INFO.help, errors()),
+            Family(metrics.LAST_SUCCESS.name, "gauge", metrics.LAST_SUCCESS.help, last_success()),
+            Family(metrics.JOB_INFO.name, "gauge", metrics.JOB_INFO.help, info()),
+            Family(metrics.JOB_STATUS.name, "gauge", metrics.JOB_STATUS.help, status()),
+            *(Family(d.name, "gauge", d.help, values(d.read)) for d in metrics.JOB_VALUES),
+        ]
 
     def _exporter_families(
         self, rt: Runtime, started: float, job_families: list[Family]
@@ -647,19 +687,3 @@ def default_process_collectors() -> list[Callable[[], list[Family]]]:
         lambda: from_client_collector(PLATFORM_COLLECTOR),
         lambda: from_client_collector(GC_COLLECTOR),
     ]
-
-
-def probe_status(exporter: Exporter, workspace_id: str, job_id: str, deadline: float) -> str | None:
-    """Why ``/probe`` may not serve this job (``None`` when it may)."""
-    rt = exporter._runtime
-    ws = rt.workspaces.get(workspace_id)
-    if ws is None:
-        return f"workspace {workspace_id!r} is not in the config"
-    if ws.allow_unconfigured_probes or (workspace_id, job_id) in rt.explicit:
-        return None
-    if ws.discover:
-        exporter.refresh_discovery(deadline)
-        listing = rt.listings.get(workspace_id)
-        if listing is not None and job_id in listing.jobs:
-            return None
-    return f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"

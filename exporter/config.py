@@ -37,6 +37,32 @@ _DURATION_UNITS = {
 }
 
 
+API_KEYS = frozenset(
+    {
+        "region",
+        "base_url",
+        "timeout_seconds",
+        "max_concurrency",
+        "max_response_bytes",
+        "min_refresh_interval",
+        "refresh_finished",
+    }
+)
+WORKSPACE_KEYS = frozenset(
+    {
+        "id",
+        "token",
+        "token_file",
+        "jobs",
+        "discover",
+        "include_finished_for",
+        "max_jobs",
+        "allow_unconfigured_probes",
+    }
+)
+JOB_KEYS = frozenset({"id", "name"})
+
+
 class ConfigError(Exception):
     """A configuration that cannot be used; ``str()`` is the message for the user."""
 
@@ -131,8 +157,7 @@ class _Reader:
 
     def fail(self, key: str, expected: str, got: Any = None, *, show: bool = True) -> ConfigError:
         shown = f", got {_describe(got)}" if show else ""
-        where = key or "the top level"
-        return ConfigError(f"{self.source}: {where}: expected {expected}{shown}")
+        return ConfigError(f"{self.source}: {key or '(top level)'}: expected {expected}{shown}")
 
     def mapping(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -246,19 +271,7 @@ def _read_token_file(reader: _Reader, path: str, key: str, base_dir: str) -> str
 
 
 def _parse_api(reader: _Reader, raw: Any) -> ApiConfig:
-    data = reader.mapping(
-        raw,
-        "api",
-        {
-            "region",
-            "base_url",
-            "timeout_seconds",
-            "max_concurrency",
-            "max_response_bytes",
-            "min_refresh_interval",
-            "refresh_finished",
-        },
-    )
+    data = reader.mapping(raw, "api", set(API_KEYS))
     region = data.get("region", "eu")
     if region not in REGIONS:
         raise reader.fail("api.region", "one of " + ", ".join(sorted(REGIONS)), region)
@@ -307,7 +320,7 @@ def _parse_jobs(reader: _Reader, raw: Any, key: str) -> tuple[JobRef, ...]:
     for index, item in enumerate(raw):
         item_key = f"{key}[{index}]"
         if isinstance(item, dict):
-            entry = reader.mapping(item, item_key, {"id", "name"})
+            entry = reader.mapping(item, item_key, set(JOB_KEYS))
             if "id" not in entry:
                 raise ConfigError(f"{reader.source}: {item_key}.id: missing (the job's id)")
             job_id = reader.identifier(entry["id"], f"{item_key}.id")
@@ -331,20 +344,7 @@ def _parse_jobs(reader: _Reader, raw: Any, key: str) -> tuple[JobRef, ...]:
 def _parse_workspace(
     reader: _Reader, raw: Any, key: str, *, env: dict[str, str], base_dir: str, world_readable: bool
 ) -> tuple[Workspace, list[str]]:
-    data = reader.mapping(
-        raw,
-        key,
-        {
-            "id",
-            "token",
-            "token_file",
-            "jobs",
-            "discover",
-            "include_finished_for",
-            "max_jobs",
-            "allow_unconfigured_probes",
-        },
-    )
+    data = reader.mapping(raw, key, set(WORKSPACE_KEYS))
     warnings: list[str] = []
     if "id" not in data:
         raise ConfigError(f"{reader.source}: {key}.id: missing (the workspace's id)")

@@ -8,10 +8,11 @@ string join.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from prometheus_client.registry import Collector
 
@@ -19,6 +20,7 @@ TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 FamilyType = Literal["gauge", "counter", "histogram", "untyped"]
+Sample = tuple[str, str, float]
 
 
 @dataclass(slots=True)
@@ -28,11 +30,13 @@ class Family:
     name: str
     type: FamilyType
     help: str
-    samples: list[tuple[str, str, float]] = field(default_factory=list)
-    """``(suffix, rendered labels without braces, value)``."""
+    samples: Iterable[Sample] = field(default_factory=list)
+    """``(suffix, rendered labels without braces, value)``: a list, or a generator that
+    produces the samples only while they are written (so the samples of 10,000 jobs never
+    exist all at once)."""
 
     def add(self, labels: str, value: float, suffix: str = "") -> None:
-        self.samples.append((suffix, labels, value))
+        cast("list[Sample]", self.samples).append((suffix, labels, value))
 
 
 def escape_label_value(value: str) -> str:
@@ -62,11 +66,16 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-def _write(families: Iterable[Family], openmetrics: bool) -> str:
-    out: list[str] = []
-    append = out.append
+def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[bytes]:
+    """The exposition, one encoded family at a time.
+
+    A server streams these pieces, so neither the samples nor the text of a large scrape
+    exist all at once: the peak is one family's lines.
+    """
     for family in families:
-        if not family.samples:
+        samples = iter(family.samples)
+        first = next(samples, None)
+        if first is None:
             continue
         name = family.name
         meta_name = name
@@ -75,9 +84,10 @@ def _write(families: Iterable[Family], openmetrics: bool) -> str:
         kind = family.type
         if kind == "untyped" and openmetrics:
             kind = "unknown"  # type: ignore[assignment]
-        append(f"# HELP {meta_name} {_escape_help(family.help)}\n# TYPE {meta_name} {kind}\n")
+        out = [f"# HELP {meta_name} {_escape_help(family.help)}\n# TYPE {meta_name} {kind}\n"]
+        append = out.append
         cache: dict[float, str] = {}
-        for suffix, labels, value in family.samples:
+        for suffix, labels, value in itertools.chain((first,), samples):
             text = cache.get(value)
             if text is None:
                 text = format_value(value)
@@ -87,17 +97,17 @@ def _write(families: Iterable[Family], openmetrics: bool) -> str:
                 append(f"{name}{suffix}{{{labels}}} {text}\n")
             else:
                 append(f"{name}{suffix} {text}\n")
+        yield "".join(out).encode("utf-8")
     if openmetrics:
-        append("# EOF\n")
-    return "".join(out)
+        yield b"# EOF\n"
 
 
 def write_text(families: Iterable[Family]) -> bytes:
-    return _write(families, openmetrics=False).encode("utf-8")
+    return b"".join(iter_exposition(families, openmetrics=False))
 
 
 def write_openmetrics(families: Iterable[Family]) -> bytes:
-    return _write(families, openmetrics=True).encode("utf-8")
+    return b"".join(iter_exposition(families, openmetrics=True))
 
 
 def wants_openmetrics(accept: str | None) -> bool:

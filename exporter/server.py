@@ -14,29 +14,33 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .collector import Exporter, probe_status
+from .collector import Exporter
 from .config import is_identifier
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
+    Family,
+    iter_exposition,
     wants_openmetrics,
-    write_openmetrics,
-    write_text,
 )
+from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
 
 log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 _MIN_DEADLINE = 0.1
+_STREAM_CHUNK = 256 * 1024
 
 
 @dataclass
@@ -50,11 +54,15 @@ class ServerOptions:
 class Handler(BaseHTTPRequestHandler):
     server: ExporterServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without this, Nagle plus the client's
-    # delayed ACK hold the body back ~40 ms on every answer.
-    disable_nagle_algorithm = True
     server_version = f"convocore-crawler-exporter/{__version__}"
     sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    # Headers and body leave in two writes. With Nagle's algorithm on, the body waits for the
+    # client's delayed ACK of the headers (about 40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.client_address[0], "line": format % args})
@@ -101,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(
             401,
             b"Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="convocore-crawler-exporter"'},
+            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
         )
         return False
 
@@ -119,7 +127,7 @@ class Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         if path == "/metrics":
-            self._metrics()
+            self._metrics(parse_qs(url.query))
         elif path == "/probe":
             self._probe(parse_qs(url.query))
         elif path == "/sd":
@@ -152,15 +160,48 @@ class Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self.do_POST()
 
-    def _write(self, families: list[Any]) -> None:
-        if wants_openmetrics(self.headers.get("Accept")):
-            self._send(200, write_openmetrics(families), OPENMETRICS_CONTENT_TYPE)
-        else:
-            self._send(200, write_text(families), TEXT_CONTENT_TYPE)
+    def _write(self, families: list[Family]) -> None:
+        """Stream the exposition with chunked encoding (whole, for HTTP/1.0 clients), so a
+        large scrape is never held in memory at once."""
+        openmetrics = wants_openmetrics(self.headers.get("Accept"))
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        pieces = iter_exposition(families, openmetrics)
+        if self.request_version != "HTTP/1.1":
+            self._send(200, b"".join(pieces), content_type)
+            return
+        gzipped = "gzip" in self.headers.get("Accept-Encoding", "").lower()
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzipped else None
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        if compressor is not None:
+            self.send_header("Content-Encoding", "gzip")
+        for name, value in self.server.extra_headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        buffer: list[bytes] = []
+        size = 0
+        for piece in pieces:
+            data = piece if compressor is None else compressor.compress(piece)
+            buffer.append(data)
+            size += len(data)
+            if size >= _STREAM_CHUNK:
+                self._chunk(b"".join(buffer))
+                buffer, size = [], 0
+        if compressor is not None:
+            buffer.append(compressor.flush())
+        self._chunk(b"".join(buffer))
+        self.wfile.write(b"0\r\n\r\n")
 
-    def _metrics(self) -> None:
-        families = self.server.exporter.collect(self._deadline())
-        self._write(families)
+    def _chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    def _metrics(self, query: dict[str, list[str]]) -> None:
+        jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")
+        self._write(self.server.exporter.collect(self._deadline(), jobs=jobs))
 
     def _probe(self, query: dict[str, list[str]]) -> None:
         ids: list[str] = []
@@ -173,12 +214,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             ids.append(values[0])
         workspace_id, job_id = ids
-        deadline = self._deadline()
-        problem = probe_status(self.server.exporter, workspace_id, job_id, deadline)
-        if problem is not None:
-            self._send(404, f"Unknown probe target: {problem}.\n".encode())
+        result = self.server.exporter.probe(self._deadline(), workspace_id, job_id)
+        if isinstance(result, str):
+            self._send(404, f"Unknown probe target: {result}.\n".encode())
             return
-        self._write(self.server.exporter.collect(deadline, only=(workspace_id, job_id)))
+        self._write(result)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")
@@ -230,9 +270,9 @@ class Handler(BaseHTTPRequestHandler):
         return page.encode()
 
 
-class ExporterServer(ThreadingHTTPServer):
+class ExporterServer(TLSThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -241,6 +281,8 @@ class ExporterServer(ThreadingHTTPServer):
         options: ServerOptions | None = None,
         authenticate: Callable[[str | None], bool] | None = None,
         extra_headers: dict[str, str] | None = None,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
@@ -248,14 +290,15 @@ class ExporterServer(ThreadingHTTPServer):
         self.extra_headers = extra_headers or {}
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, ssl_context=ssl_context)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{text}]" if ":" in text else text
-        return f"http://{shown}:{port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{shown}:{port}"
 
     def start(self, poll_interval: float = 0.5) -> threading.Thread:
         thread = threading.Thread(

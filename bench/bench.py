@@ -1,0 +1,737 @@
+#!/usr/bin/env python3
+"""Performance benchmark of the exporter against a loopback fake Convocore (not a test).
+
+Runs the cases of the scale goals and prints one table: measured value, goal, pass/fail.
+See bench/README.md for what each case measures and why it is set up the way it is.
+
+    python bench/bench.py                 # every case, defaults of the goals
+    python bench/bench.py --cases 1,2     # only some cases
+    python bench/bench.py --help
+
+The fake Convocore runs in a child process (like the real API, it does not share the
+exporter's interpreter lock); per-request latency is a sleep in its own handler thread, so
+requests are never serialised by it. Cases 1-4 run the exporter in this process behind a
+real ExporterServer; cases 5-6 run it as its own process (``python -m exporter``) so its
+resident memory can be read from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import requests
+
+from exporter.collector import Exporter, default_process_collectors
+from exporter.config import parse_config
+from exporter.model import parse_job
+from exporter.server import ExporterServer, ServerOptions
+
+TOKEN = "vg_bench_secret_not_real"
+FINISHED = ("completed", "failed", "cancelled")
+LIST_OMIT = frozenset(
+    {
+        "scrapedUrls",
+        "scrapedHashes",
+        "pendingCandidateUrls",
+        "processedCrawlUrls",
+        "failedCrawlUrls",
+        "webhookFinalizedAt",
+        "processingMode",
+        "crawlerSubmittedAt",
+        "crawlerWebhookUrl",
+        "crawlerSubmissionEndpoint",
+    }
+)
+
+
+# -- the fake Convocore (runs in a child process) -----------------------------------------
+
+
+def job_id(index: int) -> str:
+    return f"job-{index:05d}"
+
+
+def make_job(ws: str, index: int, finished: bool, urls: int) -> dict[str, Any]:
+    """A get-job ``data`` object; ``urls`` URLs in each of the scraped/processed arrays."""
+    status = FINISHED[index % 3] if finished else ("processing" if index % 4 else "queued")
+    site = f"https://site-{index}.example.com"
+    scraped = 40 + index % 200
+    now_ms = int(time.time() * 1000)
+    return {
+        "id": job_id(index),
+        "workspaceId": ws,
+        "status": status,
+        "primaryUrl": site,
+        "urls": [site],
+        "crawl": True,
+        "crawlOptions": {
+            "maxPages": 250,
+            "urlMatchers": [],
+            "unMatchers": [],
+            "stayOnDomain": True,
+        },
+        "useProxy": index % 2 == 0,
+        "deep": index % 5 == 0,
+        "refreshRate": "24h",
+        "toAgentId": "agent-1",
+        "toAgentIds": ["agent-1"],
+        "done": status == "completed",
+        "failed": status == "failed",
+        "isCancelled": status == "cancelled",
+        "message": None,
+        "resultError": "blocked by robots.txt" if status == "failed" else None,
+        "createdAt": "2026-11-01T10:00:00Z",
+        "ts": now_ms - (86_400_000 if finished else 0),
+        "currentPageIndex": scraped + 2,
+        "scrapedPagesNum": scraped,
+        "failedPagesNum": index % 7,
+        "pageLimit": 250,
+        "creditsPerPage": 10 if index % 5 == 0 else 1,
+        "estimatedCredits": 250,
+        "activeScrapeUrl": None if finished else f"{site}/page-{scraped}",
+        "crawlerJobId": f"crawler-{index}",
+        "scrapedUrls": [f"{site}/page-{i}" for i in range(urls)],
+        "scrapedHashes": [],
+        "pendingCandidateUrls": [],
+        "processedCrawlUrls": [f"{site}/page-{i}" for i in range(urls)],
+        "failedCrawlUrls": [],
+        "webhookFinalizedAt": None,
+        "processingMode": "standard",
+        "crawlerSubmittedAt": "2026-11-01T10:00:05Z",
+        "crawlerWebhookUrl": None,
+        "crawlerSubmissionEndpoint": None,
+        "webhook": None,
+    }
+
+
+def is_finished(index: int, share: float) -> bool:
+    """Spreads ``share`` of the jobs evenly over the indexes (exactly round(n*share) of n)."""
+    return int((index + 1) * share + 1e-9) > int(index * share + 1e-9)
+
+
+@dataclass
+class FakeWorkspace:
+    jobs: int
+    finished: float
+    urls: int
+    pagination: str  # "page" or "cursor"
+    bodies: dict[str, bytes]  # get-job answers, rendered once when they are small
+    items: list[dict[str, Any]]  # list items
+
+    @classmethod
+    def build(cls, ws: str, spec: dict[str, Any]) -> FakeWorkspace:
+        n, share, urls = int(spec["jobs"]), float(spec["finished"]), int(spec.get("urls", 0))
+        bodies: dict[str, bytes] = {}
+        items: list[dict[str, Any]] = []
+        for i in range(n):
+            job = make_job(ws, i, is_finished(i, share), 0)
+            items.append({k: v for k, v in job.items() if k not in LIST_OMIT})
+            if urls == 0:
+                bodies[job_id(i)] = envelope(job)
+        return cls(n, share, urls, spec.get("pagination", "page"), bodies, items)
+
+    def get_job(self, ws: str, wanted: str) -> bytes | None:
+        body = self.bodies.get(wanted)
+        if body is not None:
+            return body
+        if not wanted.startswith("job-") or not wanted[4:].isdigit():
+            return None
+        index = int(wanted[4:])
+        if index >= self.jobs:
+            return None
+        return envelope(make_job(ws, index, is_finished(index, self.finished), self.urls))
+
+    def list_page(self, query: dict[str, str]) -> bytes:
+        limit = max(1, min(100, int(query.get("limit", "20"))))
+        if self.pagination == "cursor":
+            start = int(query.get("cursor") or "0")
+        else:
+            start = (max(1, int(query.get("page", "1"))) - 1) * limit
+        data: dict[str, Any] = {"jobs": self.items[start : start + limit]}
+        if self.pagination == "cursor":
+            more = start + limit < len(self.items)
+            data.update(nextCursor=str(start + limit) if more else None, hasMore=more)
+        else:
+            data.update(total=len(self.items), page=start // limit + 1, pageSize=limit)
+        return envelope(data)
+
+
+def envelope(data: Any) -> bytes:
+    return json.dumps({"success": True, "message": "ok", "data": data}).encode()
+
+
+class FakeConvocore:
+    """The fake API on asyncio: a latency is a timer, not a thread, so thousands of requests
+    can wait at once, and the little CPU it spends per request stays off the exporter's."""
+
+    def __init__(self) -> None:
+        self.latency = 0.0
+        self.workspaces: dict[str, FakeWorkspace] = {}
+        self.counts: dict[str, int] = {"job": 0, "list": 0, "other": 0}
+
+    async def serve(self) -> None:
+        server = await asyncio.start_server(self.connection, "127.0.0.1", 0, backlog=4096)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        async with server:
+            await server.serve_forever()
+
+    async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0"))
+                body = await reader.readexactly(length) if length else b""
+                if method == "POST":
+                    status, payload = self.control(target, body)
+                else:
+                    status, payload = await self.get(target, headers)
+                writer.write(
+                    b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s"
+                    % (status, b"OK" if status == 200 else b"Error", len(payload), payload)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def control(self, target: str, body: bytes) -> tuple[int, bytes]:
+        """Control endpoints, not counted as upstream requests."""
+        if target == "/_configure":
+            spec = json.loads(body)
+            self.latency = float(spec["latency"])
+            self.workspaces = {
+                ws: FakeWorkspace.build(ws, s) for ws, s in spec["workspaces"].items()
+            }
+        counts = dict(self.counts)
+        if target in ("/_configure", "/_reset"):
+            self.counts = dict.fromkeys(self.counts, 0)
+        return 200, json.dumps(counts).encode()
+
+    async def get(self, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        url = urlsplit(target)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        kind = "other"
+        if len(parts) in (5, 6) and parts[:2] == ["v3", "workspaces"]:
+            kind = "job" if len(parts) == 6 else "list"
+        self.counts[kind] += 1
+        ws = self.workspaces.get(parts[2]) if kind != "other" else None
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if headers.get("authorization") != f"Bearer {TOKEN}":
+            return 401, b'{"message":"invalid secret","code":"UNAUTHORIZED"}'
+        body = None
+        if ws is not None and kind == "job":
+            body = ws.get_job(parts[2], parts[5])
+        elif ws is not None and kind == "list":
+            body = ws.list_page({k: v[-1] for k, v in parse_qs(url.query).items()})
+        if body is None:
+            return 404, b'{"message":"not found","code":"NOT_FOUND"}'
+        return 200, body
+
+
+def serve_fake() -> int:
+    asyncio.run(FakeConvocore().serve())
+    return 0
+
+
+class Fake:
+    """The fake Convocore child process, driven over its control endpoints."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-fake"], stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        port = int(self.proc.stdout.readline())
+        self.root = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root}/v3"
+
+    def _post(self, path: str, document: Any = None) -> dict[str, int]:
+        response = requests.post(self.root + path, data=json.dumps(document or {}), timeout=120)
+        response.raise_for_status()
+        result: dict[str, int] = response.json()
+        return result
+
+    def configure(self, latency: float, workspaces: dict[str, dict[str, Any]]) -> None:
+        self._post("/_configure", {"latency": latency, "workspaces": workspaces})
+
+    def take_counts(self) -> dict[str, int]:
+        """Upstream requests seen since the last call (and reset the counters)."""
+        return self._post("/_reset")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+# -- driving the exporter -----------------------------------------------------------------
+
+
+def config_yaml(
+    base_url: str,
+    *,
+    concurrency: int,
+    min_refresh: str,
+    workspaces: dict[str, int | None],
+    timeout: float = 30.0,
+) -> str:
+    """An exporter config; ``workspaces`` maps id to its explicit job count (None: discover)."""
+    lines = [
+        "api:",
+        f"  base_url: {base_url}",
+        f"  timeout_seconds: {timeout}",
+        f"  max_concurrency: {concurrency}",
+        f"  min_refresh_interval: {min_refresh}",
+        "workspaces:",
+    ]
+    for ws, count in workspaces.items():
+        lines += [f"  - id: {ws}", "    token: ${BENCH_TOKEN}"]
+        if count is None:
+            lines.append("    discover: true")
+        else:
+            lines.append("    jobs:")
+            lines += [f"      - {job_id(i)}" for i in range(count)]
+    return "\n".join(lines) + "\n"
+
+
+class InProcess:
+    """The exporter behind a real ExporterServer in this process."""
+
+    def __init__(self, yaml_text: str) -> None:
+        config = parse_config(yaml_text, "<bench>", {"BENCH_TOKEN": TOKEN})
+        self.exporter = Exporter(config, process_collectors=default_process_collectors())
+        self.server = ExporterServer(
+            ("127.0.0.1", 0), self.exporter, ServerOptions(default_timeout=600.0)
+        )
+        self.server.start()
+        self.url = self.server.url
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.exporter.close()
+
+
+def scrape(url: str) -> tuple[float, str]:
+    """One GET /metrics: (wall seconds, body)."""
+    started = time.perf_counter()
+    response = requests.get(
+        url + "/metrics",
+        headers={"X-Prometheus-Scrape-Timeout-Seconds": "600", "Accept-Encoding": "identity"},
+        timeout=900,
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, response.text
+
+
+_UP = re.compile(r"^convocore_crawler_up\{[^}]*\} (\S+)$", re.MULTILINE)
+
+
+def jobs_up(body: str) -> tuple[int, int]:
+    """(jobs with up 1, jobs with an up series) in an exposition."""
+    values = _UP.findall(body)
+    return sum(1 for v in values if v == "1"), len(values)
+
+
+@dataclass
+class Row:
+    case: str
+    measured: str
+    goal: str
+    ok: bool
+    note: str = ""
+
+
+def validity(body: str, expected: int) -> str:
+    good, total = jobs_up(body)
+    if good == expected and total == expected:
+        return ""
+    return f"only {good} of {expected} jobs up ({total} exported)"
+
+
+# -- cases --------------------------------------------------------------------------------
+
+
+def sequential_baseline(base_url: str, ws: str, n: int) -> float:
+    """One requests.Session, one job at a time: GET, JSON-decode, parse; wall seconds."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {TOKEN}"
+    started = time.perf_counter()
+    for i in range(n):
+        response = session.get(f"{base_url}/workspaces/{ws}/crawler/jobs/{job_id(i)}", timeout=30)
+        response.raise_for_status()
+        parse_job(response.json()["data"])
+    elapsed = time.perf_counter() - started
+    session.close()
+    return elapsed
+
+
+def cases_1_to_3(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Row]:
+    rows: list[Row] = []
+    n, latency, conc = args.jobs, args.latency, args.concurrency
+    fake.configure(latency, {"ws-bench": {"jobs": n, "finished": args.finished}})
+    yaml_text = config_yaml(
+        fake.base_url, concurrency=conc, min_refresh="0s", workspaces={"ws-bench": n}
+    )
+    limit = n * latency / conc
+    cold_requests = None
+    if wanted & {1, 2}:
+        # Cold scrapes by fresh exporters, median taken (the machine may be shared); the
+        # last exporter then does the warm scrape of case 2.
+        colds: list[float] = []
+        bad = ""
+        for run in range(args.cold_runs):
+            exp = InProcess(yaml_text)
+            try:
+                seconds, body = scrape(exp.url)
+                colds.append(seconds)
+                bad = bad or validity(body, n)
+                cold_requests = fake.take_counts()["job"]
+                if run == args.cold_runs - 1:
+                    _, body = scrape(exp.url)
+                    bad2 = validity(body, n)
+                    warm_requests = fake.take_counts()["job"]
+            finally:
+                exp.close()
+        cold_seconds = statistics.median(colds)
+        if 1 in wanted:
+            goal_seconds = 1.2 * limit
+            rows.append(
+                Row(
+                    f"1. cold scrape, {n} jobs, {latency * 1000:g} ms, max_concurrency {conc}",
+                    f"median {cold_seconds:.2f} s of {len(colds)} "
+                    f"({', '.join(f'{c:.2f}' for c in colds)}; {cold_requests} requests each)",
+                    f"<= {goal_seconds:.2f} s (1.2 x {n} x {latency:g} s / {conc})",
+                    cold_seconds <= goal_seconds and not bad,
+                    bad,
+                )
+            )
+            baseline_n = min(n, args.baseline_jobs or n)
+            base_seconds = sequential_baseline(fake.base_url, "ws-bench", baseline_n) * (
+                n / baseline_n
+            )
+            fake.take_counts()
+            speedup = base_seconds / cold_seconds
+            how = "" if baseline_n == n else f", extrapolated from {baseline_n} jobs"
+            rows.append(
+                Row(
+                    "1. ... vs sequential collector (one Session, GET+parse per job)",
+                    f"{speedup:.1f}x faster (sequential {base_seconds:.1f} s{how})",
+                    ">= 20x faster",
+                    speedup >= 20,
+                )
+            )
+        if 2 in wanted:
+            share = warm_requests / cold_requests if cold_requests else 1.0
+            rows.append(
+                Row(
+                    f"2. warm scrape, same jobs, {args.finished:.0%} finished, "
+                    "min_refresh_interval 0s",
+                    f"{warm_requests} requests = {share:.1%} of cold {cold_requests}",
+                    "<= 12% of the cold scrape's",
+                    share <= 0.12 and not bad2,
+                    bad2,
+                )
+            )
+    if 3 in wanted:
+        exp = InProcess(yaml_text)
+        try:
+            scrape(exp.url)
+            single = fake.take_counts()["job"]
+        finally:
+            exp.close()
+        exp = InProcess(yaml_text)
+        try:
+            barrier = threading.Barrier(2)
+            bodies: list[str] = []
+
+            def hit() -> None:
+                barrier.wait()
+                bodies.append(scrape(exp.url)[1])
+
+            threads = [threading.Thread(target=hit) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            double = fake.take_counts()["job"]
+        finally:
+            exp.close()
+        bad = "; ".join(filter(None, (validity(b, n) for b in bodies)))
+        rows.append(
+            Row(
+                "3. two overlapping cold scrapes, min_refresh_interval 0s",
+                f"{double} requests (one scrape alone: {single})",
+                "the same as one scrape",
+                double == single and not bad,
+                bad,
+            )
+        )
+    return rows
+
+
+def case_4(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    rows: list[Row] = []
+    n = args.jobs
+    for style in ("page", "cursor"):
+        ws = f"ws-{style}"
+        fake.configure(
+            args.latency, {ws: {"jobs": n, "finished": args.finished, "pagination": style}}
+        )
+        exp = InProcess(
+            config_yaml(
+                fake.base_url,
+                concurrency=args.concurrency,
+                min_refresh="0s",
+                workspaces={ws: None},
+            )
+        )
+        per_scrape: list[int] = []
+        bad = ""
+        try:
+            for _ in range(2):
+                _, body = scrape(exp.url)
+                bad = bad or validity(body, n)
+                counts = fake.take_counts()
+                per_scrape.append(counts["list"] + counts["job"] + counts["other"])
+        finally:
+            exp.close()
+        worst = max(per_scrape)
+        rows.append(
+            Row(
+                f"4. discovery of {n} jobs, {style} pagination",
+                f"{worst} requests per scrape (2 scrapes: {per_scrape})",
+                "<= 10 per scrape",
+                worst <= 10 and not bad,
+                bad,
+            )
+        )
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of a process, in kB."""
+    values: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0])
+    return values
+
+
+def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Row]:
+    n, urls = args.big_jobs, args.big_urls
+    fake.configure(
+        args.big_latency, {"ws-big": {"jobs": n, "finished": args.finished, "urls": urls}}
+    )
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yaml"
+        # 1h: every job fetched by the first scrape is then served from memory.
+        config.write_text(
+            config_yaml(
+                fake.base_url,
+                concurrency=args.concurrency,
+                min_refresh="1h",
+                workspaces={"ws-big": n},
+            )
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "--config.file",
+                str(config),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+                "--log.level",
+                "warning",
+            ],
+            env={**os.environ, "BENCH_TOKEN": TOKEN},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if requests.get(url + "/-/ready", timeout=1).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the exporter did not start")
+                time.sleep(0.1)
+            before = proc_status(proc.pid)
+            cold_seconds, body = scrape(url)
+            bad = validity(body, n)
+            after = proc_status(proc.pid)
+            requests_seen = fake.take_counts()["job"]
+            times = []
+            for _ in range(args.repeats):
+                seconds, warm_body = scrape(url)
+                times.append(seconds)
+            bad_warm = validity(warm_body, n)
+            samples = sum(1 for line in warm_body.splitlines() if line and not line.startswith("#"))
+            warm_requests = fake.take_counts()["job"]
+            final = proc_status(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    if 5 in wanted:
+        median = statistics.median(times)
+        rows.append(
+            Row(
+                f"5. /metrics, {n} jobs served from memory ({samples} samples)",
+                f"median {median:.2f} s of {args.repeats} (min {min(times):.2f}, "
+                f"max {max(times):.2f}; {warm_requests} upstream requests)",
+                "<= 1 s",
+                median <= 1.0 and warm_requests == 0 and not bad_warm,
+                bad_warm,
+            )
+        )
+    if 6 in wanted:
+        rss = after["VmRSS"] / 1024
+        rows.append(
+            Row(
+                f"6. RSS after a full scrape, {n} jobs x {urls} URLs per answer",
+                f"{rss:.0f} MB (idle {before['VmRSS'] / 1024:.0f} MB; peak "
+                f"{after['VmHWM'] / 1024:.0f} MB in the cold scrape, "
+                f"{final['VmHWM'] / 1024:.0f} MB and RSS {final['VmRSS'] / 1024:.0f} MB after "
+                f"{args.repeats} more; cold scrape "
+                f"{cold_seconds:.1f} s, {requests_seen} requests)",
+                "<= 150 MB",
+                rss <= 150 and not bad,
+                bad,
+            )
+        )
+    return rows
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"machine: nproc {cpus}{', ' + model if model else ''}; "
+        f"Python {platform.python_version()} ({platform.python_implementation()}); "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+def table(rows: list[Row]) -> str:
+    header = ("case", "measured", "goal", "result")
+    cells = [
+        (
+            r.case,
+            r.measured,
+            r.goal,
+            ("pass" if r.ok else "FAIL") + (f": {r.note}" if r.note else ""),
+        )
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)) for cell in cells]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers")
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
+    parser.add_argument(
+        "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="api.max_concurrency")
+    parser.add_argument(
+        "--cold-runs", type=int, default=3, help="cold scrapes timed in case 1 (median)"
+    )
+    parser.add_argument("--finished", type=float, default=0.9, help="share of finished jobs")
+    parser.add_argument(
+        "--baseline-jobs",
+        type=int,
+        default=0,
+        help="jobs the sequential baseline fetches, its time scaled to --jobs (0: all)",
+    )
+    parser.add_argument("--big-jobs", type=int, default=10_000, help="jobs in cases 5-6")
+    parser.add_argument("--big-urls", type=int, default=500, help="URLs per answer in 5-6")
+    parser.add_argument(
+        "--big-latency", type=float, default=0.005, help="upstream latency in 5-6 (seconds)"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="warm scrapes timed in case 5")
+    parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_fake:
+        return serve_fake()
+    wanted = {int(c) for c in args.cases.split(",") if c.strip()}
+    print(machine(), flush=True)
+    fake = Fake()
+    rows: list[Row] = []
+    started = time.monotonic()
+    try:
+        if wanted & {1, 2, 3}:
+            rows += cases_1_to_3(args, fake, wanted)
+        if 4 in wanted:
+            rows += case_4(args, fake)
+        if wanted & {5, 6}:
+            rows += cases_5_6(args, fake, wanted)
+    finally:
+        fake.close()
+    print(table(rows))
+    print(f"({time.monotonic() - started:.0f} s in all)")
+    return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

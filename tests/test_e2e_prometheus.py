@@ -1,0 +1,325 @@
+"""End to end: the real Prometheus scrapes the exporter's demo with the shipped rules.
+
+The exporter runs with ``--demo`` and Prometheus (the Debian binary) with a configuration
+derived from prometheus/prometheus.yml: same rules and alerts, the target swapped for the
+exporter's loopback port, and a 1 s scrape and evaluation interval so the test is quick. Every
+wait polls with a generous bound; nothing here depends on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+import yaml
+
+from .mixin import (
+    ALERTS,
+    PROMETHEUS_CONFIG,
+    ROOT,
+    RULES,
+    load_dashboard,
+    load_yaml,
+    panel_queries,
+    recorded_names,
+    substitute,
+)
+from .tools import require_tool
+
+pytestmark = pytest.mark.prometheus
+
+LOOPBACK = "127.0.0.1"
+WAIT_SECONDS = 120.0
+POLL_SECONDS = 0.5
+
+# Dashboard variables as a user would pick them; the rate interval spans several 1 s scrapes.
+VARIABLES = {"workspace_id": "ws-demo", "job_id": ".*", "__rate_interval": "20s"}
+RANGE_SECONDS = 30
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=20)
+
+
+@dataclass
+class Stack:
+    exporter_url: str
+    prometheus_url: str
+    processes: list[Process]
+
+    def diagnostics(self) -> str:
+        return "\n".join(f"--- {p.name} output:\n{p.output()}" for p in self.processes)
+
+    def wait_for(self, what: str, probe: Callable[[], T | None]) -> T:
+        """Poll ``probe`` until it returns something other than None, within the bound."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        last_error = ""
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.popen.poll() is not None:
+                    pytest.fail(
+                        f"{process.name} exited while waiting for {what}\n{self.diagnostics()}"
+                    )
+            try:
+                result = probe()
+            except (requests.RequestException, KeyError, ValueError) as exc:
+                result, last_error = None, repr(exc)
+            if result is not None:
+                return result
+            time.sleep(POLL_SECONDS)
+        pytest.fail(f"gave up waiting for {what} ({last_error})\n{self.diagnostics()}")
+
+    def api(self, path: str, **params: str) -> Any:
+        answer = requests.get(f"{self.prometheus_url}/api/v1/{path}", params=params, timeout=10)
+        document = answer.json()
+        assert document["status"] == "success", document
+        return document["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.api("query", query=expr)["result"]
+        return result
+
+
+def start(name: str, args: list[str], log: Path) -> Process:
+    handle = log.open("wb")
+    try:
+        popen = subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT)
+    finally:
+        handle.close()
+    return Process(name, popen, log)
+
+
+def prometheus_config(exporter_address: str) -> dict[str, Any]:
+    """The example configuration, pointed at the test's exporter and sped up."""
+    config: dict[str, Any] = load_yaml(PROMETHEUS_CONFIG)
+    config["global"].update(
+        {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+    )
+    assert config["rule_files"] == [RULES.name, ALERTS.name]
+    config["rule_files"] = [str(RULES), str(ALERTS)]
+    # No Alertmanager in this test: alerts are read from Prometheus's own API.
+    del config["alerting"]
+    (job,) = config["scrape_configs"]
+    assert job["static_configs"] == [{"targets": ["localhost:19417"]}]
+    job["static_configs"] = [{"targets": [exporter_address]}]
+    return config
+
+
+def ready(url: str) -> bool | None:
+    return True if requests.get(url, timeout=5).status_code == 200 else None
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path,
+    make_config: Callable[[str], dict[str, Any]],
+    exporter_args: tuple[str, ...] = ("--demo",),
+) -> Iterator[Stack]:
+    """The exporter and the real Prometheus on loopback; ``make_config`` gets the exporter's
+    address and returns Prometheus's configuration."""
+    prometheus = require_tool("prometheus")
+    exporter_address = f"{LOOPBACK}:{free_port()}"
+    prometheus_address = f"{LOOPBACK}:{free_port()}"
+    config = workdir / "prometheus.yml"
+    config.write_text(yaml.safe_dump(make_config(exporter_address)), encoding="utf-8")
+
+    processes: list[Process] = []
+    result = Stack(f"http://{exporter_address}", f"http://{prometheus_address}", processes)
+    try:
+        processes.append(
+            start(
+                "exporter",
+                [
+                    sys.executable,
+                    "-m",
+                    "exporter",
+                    *exporter_args,
+                    "--web.listen-address",
+                    exporter_address,
+                ],
+                workdir / "exporter.log",
+            )
+        )
+        result.wait_for("the exporter", lambda: ready(f"{result.exporter_url}/-/ready"))
+        processes.append(
+            start(
+                "prometheus",
+                [
+                    prometheus,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address={prometheus_address}",
+                ],
+                workdir / "prometheus.log",
+            )
+        )
+        result.wait_for("Prometheus", lambda: ready(f"{result.prometheus_url}/-/ready"))
+        yield result
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("e2e"), prometheus_config) as result:
+        yield result
+
+
+def test_target_is_up(stack: Stack) -> None:
+    def healthy_target() -> dict[str, Any] | None:
+        (target,) = stack.api("targets", state="active")["activeTargets"]
+        return target if target["health"] == "up" else None
+
+    target = stack.wait_for("the exporter target to be up", healthy_target)
+    assert target["labels"]["job"] == "convocore-crawler"
+    assert target["scrapeUrl"] == f"{stack.exporter_url}/metrics"
+    (up,) = stack.query('up{job="convocore-crawler"}')
+    assert up["value"][1] == "1"
+
+
+def value_of(stack: Stack, expr: str) -> float:
+    (sample,) = stack.wait_for(expr, lambda: stack.query(expr) or None)
+    return float(sample["value"][1])
+
+
+def test_every_recording_rule_evaluates_and_returns_data(stack: Stack) -> None:
+    def evaluated_rules() -> list[dict[str, Any]] | None:
+        found = [
+            rule for group in stack.api("rules", type="record")["groups"] for rule in group["rules"]
+        ]
+        return found if all(rule["health"] != "unknown" for rule in found) else None
+
+    rules = stack.wait_for("every recording rule to be evaluated", evaluated_rules)
+    assert {rule["name"] for rule in rules} == recorded_names()
+    for rule in rules:
+        assert rule["health"] == "ok", rule
+        assert not rule.get("lastError"), rule
+    for name in sorted(recorded_names()):
+        stack.wait_for(f"data from {name}", lambda name=name: stack.query(name) or None)
+
+
+def test_recording_rules_on_the_demo_data(stack: Stack) -> None:
+    """Values fixed by the demo: finished jobs do not change, statuses do not either."""
+    job = 'workspace_id="ws-demo", job_id="{}"'
+    # job-help completed all 120 of its 120 pages; job-legacy failed 30 of 42 pages.
+    progress = "workspace_id_job_id:convocore_crawler_job_progress:ratio"
+    assert value_of(stack, f"{progress}{{{job.format('job-help')}}}") == 1
+    failures = "workspace_id_job_id:convocore_crawler_job_page_failures:ratio"
+    assert math.isclose(value_of(stack, f"{failures}{{{job.format('job-legacy')}}}"), 30 / 42)
+    # Two jobs processing and one queued.
+    assert (
+        value_of(stack, 'workspace_id:convocore_crawler_jobs_active:sum{workspace_id="ws-demo"}')
+        == 3
+    )
+    # The active jobs' credits are those of job-docs, job-blog and job-careers.
+    active = value_of(
+        stack,
+        'workspace_id:convocore_crawler_job_estimated_credits_active:sum{workspace_id="ws-demo"}',
+    )
+    assert active == value_of(
+        stack,
+        "sum(convocore_crawler_job_estimated_credits"
+        '{workspace_id="ws-demo", job_id=~"job-docs|job-blog|job-careers"})',
+    )
+    assert active > 0
+    assert (
+        value_of(stack, 'workspace_id:convocore_crawler_credit_budget:max{workspace_id="ws-demo"}')
+        == 50000
+    )
+
+
+def test_every_dashboard_query_parses_and_returns_data(stack: Stack) -> None:
+    queries = list(panel_queries(load_dashboard()))
+    assert queries
+    for query in queries:
+        expr = substitute(query.expr, VARIABLES)
+        assert "$" not in expr, query
+
+        def data(query: Any = query, expr: str = expr) -> list[Any] | None:
+            if query.instant:
+                result = stack.query(expr)
+            else:
+                end = time.time()
+                result = stack.api(
+                    "query_range",
+                    query=expr,
+                    start=f"{end - RANGE_SECONDS:.3f}",
+                    end=f"{end:.3f}",
+                    step="1",
+                )["result"]
+            return result or None
+
+        stack.wait_for(f"data for {query}", data)
+
+
+def test_failed_demo_job_raises_the_job_failed_alert(stack: Stack) -> None:
+    def job_failed_alerts() -> list[dict[str, Any]] | None:
+        alerts = [
+            alert
+            for alert in stack.api("alerts")["alerts"]
+            if alert["labels"]["alertname"] == "ConvocoreCrawlerJobFailed"
+        ]
+        return alerts or None
+
+    (alert,) = stack.wait_for("the job-failed alert", job_failed_alerts)
+    assert alert["state"] in {"pending", "firing"}
+    assert alert["labels"]["workspace_id"] == "ws-demo"
+    assert alert["labels"]["job_id"] == "job-legacy"
+    assert alert["labels"]["severity"] == "warning"
+    # The description names the job through the info metric's friendly name.
+    assert alert["annotations"]["description"].startswith(
+        "Job job-legacy (legacy-wiki) in workspace ws-demo has failed."
+    )
+
+
+def test_promtool_check_metrics_passes_on_live_output(stack: Stack) -> None:
+    promtool = require_tool("promtool")
+    exposition = requests.get(f"{stack.exporter_url}/metrics", timeout=30)
+    assert exposition.status_code == 200
+    assert 'convocore_crawler_up{workspace_id="ws-demo",job_id="job-legacy"} 1' in exposition.text
+    result = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=exposition.text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ""
