@@ -16,6 +16,7 @@ from .collector import Exporter, default_process_collectors
 from .config import Config, ConfigError, load_config, parse_config, parse_duration
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text
+from .reloader import Reloader
 from .server import ExporterServer, ServerOptions
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -59,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the config file, print OK or the error, and exit",
+    )
+    parser.add_argument(
+        "--config.auto-reload-interval",
+        dest="auto_reload_interval",
+        type=_duration,
+        default="0s",
+        metavar="DURATION",
+        help="re-check the config file and its token files this often and reload when they "
+        "change, so a rotated secret is picked up without a restart (0s: off)",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -192,32 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         exporter.close()
         return 0
 
-    reload_lock = threading.Lock()
-
-    def reload() -> str | None:
-        if demo is not None:
-            return None
-        with reload_lock:
-            try:
-                new = load_config(args.config_file)
-            except ConfigError as exc:
-                exporter.reload_success = False
-                log.error(
-                    "config reload failed; the last good config keeps serving",
-                    extra={"error": str(exc)},
-                )
-                return str(exc)
-            exporter.set_config(new)
-            for warning in new.warnings:
-                log.warning(warning)
-            log.info("config reloaded", extra={"file": args.config_file})
-            return None
-
+    reloader = Reloader(exporter, None if demo is not None else args.config_file)
     try:
         server = ExporterServer(
             args.listen,
             exporter,
-            ServerOptions(args.default_timeout, args.timeout_offset, reload),
+            ServerOptions(args.default_timeout, args.timeout_offset, reloader.reload),
             authenticate=web.authenticate if web is not None else None,
             extra_headers=dict(web.headers) if web is not None else None,
             ssl_context=web.ssl_context() if web is not None else None,
@@ -233,12 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=reload).start())
+        signal.signal(
+            signal.SIGHUP,
+            lambda *_: threading.Thread(target=reloader.reload, args=("SIGHUP",)).start(),
+        )
+    reloader.watch(args.auto_reload_interval)
 
     log.info("listening", extra={"address": server.url, "version": __version__, "pid": os.getpid()})
     try:
         server.serve_forever()
     finally:
+        reloader.close()
         server.server_close()
         exporter.close()
         if demo is not None:

@@ -1,0 +1,130 @@
+"""Re-reading the config: on demand (SIGHUP, ``POST /-/reload``) and, optionally, whenever
+the config file or one of its token files changes on disk.
+
+A reload validates the whole file first and only then swaps it in
+(:meth:`Exporter.set_config`); a bad file is refused, logged, and the last good config keeps
+serving. The outcome shows in ``convocore_crawler_config_last_reload_successful``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+
+from .collector import Exporter
+from .config import Config, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+# Token files are tiny; reading a bounded prefix keeps a wrong path from costing memory.
+_MAX_READ = 1024 * 1024
+
+Fingerprint = dict[str, str | None]
+
+
+def _digest(path: str) -> str | None:
+    """A hash of the file's content, or None when it cannot be read.
+
+    The content decides, not mtime and size: a token rotated to one of the same length
+    within the file system's mtime granularity would otherwise go unnoticed, and the files
+    are small enough to read on every check.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read(_MAX_READ)).hexdigest()
+    except OSError:
+        return None
+
+
+def watched_files(config_path: str, config: Config) -> list[str]:
+    """The config file and the token files it names (resolved as the config resolves them)."""
+    base = os.path.dirname(os.path.abspath(config_path))
+    files = [config_path]
+    for ws in config.workspaces:
+        if ws.token_file is not None:
+            files.append(
+                ws.token_file if os.path.isabs(ws.token_file) else os.path.join(base, ws.token_file)
+            )
+    return files
+
+
+class Reloader:
+    """Reloads ``path`` into ``exporter``; ``path`` None (the demo) makes reloads no-ops."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        path: str | None,
+        load: Callable[[str], Config] = load_config,
+    ) -> None:
+        self.exporter = exporter
+        self.path = path
+        self._load = load
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen: Fingerprint = self._fingerprint(exporter.config)
+
+    def _fingerprint(self, config: Config, files: list[str] | None = None) -> Fingerprint:
+        if self.path is None:
+            return {}
+        return {f: _digest(f) for f in files or watched_files(self.path, config)}
+
+    def reload(self, trigger: str = "request") -> str | None:
+        """Re-read the config; returns None on success, else the reason (for the user)."""
+        if self.path is None:
+            return None
+        with self._lock:
+            # Taken before reading, so a change made while loading is seen by the next check.
+            before = self._fingerprint(self.exporter.config, list(self._seen) or None)
+            try:
+                config = self._load(self.path)
+            except ConfigError as exc:
+                self._seen = before  # not retried until something changes again
+                self.exporter.reload_success = False
+                log.error(
+                    "config reload failed; the last good config keeps serving",
+                    extra={"trigger": trigger, "error": str(exc)},
+                )
+                return str(exc)
+            self.exporter.set_config(config)
+            after = self._fingerprint(config)
+            after[self.path] = before.get(self.path, after[self.path])
+            self._seen = after
+        for warning in config.warnings:
+            log.warning(warning)
+        log.info("config reloaded", extra={"file": self.path, "trigger": trigger})
+        return None
+
+    def changed(self) -> bool:
+        """Whether the config file or a token file differs from what was last loaded."""
+        with self._lock:
+            seen = dict(self._seen)
+        return any(_digest(path) != digest for path, digest in seen.items())
+
+    def check(self) -> None:
+        if self.path is not None and self.changed():
+            self.reload(trigger="file change")
+
+    def watch(self, interval: float) -> None:
+        """Check for changes every ``interval`` seconds in a background thread."""
+        if self._thread is not None or self.path is None or interval <= 0:
+            return
+
+        def run() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.check()
+                except Exception:  # keep watching whatever happened
+                    log.exception("config file check failed")
+
+        self._thread = threading.Thread(target=run, name="config-watch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
