@@ -561,7 +561,10 @@ class Exporter:
         self._wait(fetches, deadline)
         for ws_id, fetch in fetches.items():
             self._settle_listing(rt, ws_id, fetch)
-        return self._select(rt, time.time())
+        selected = self._select(rt, time.time())
+        # With /probe per job, /metrics may never collect jobs: prune here too.
+        self._forget_others(rt, {t.key for t in selected})
+        return selected
 
     def _job_families(
         self, rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]

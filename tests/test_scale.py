@@ -372,3 +372,17 @@ def test_discovery_asks_for_exactly_the_pages_it_needs(
     series = start_exporter(discover_config(fake)).scrape()
     assert len([k for k in series if k[0] == P + "up"]) == count
     assert fake.count(LIST) == pages
+
+
+def test_sd_prunes_jobs_gone_from_the_listing(fake, start_exporter):
+    fake.set_jobs(WS, many_jobs(3))
+    running = start_exporter(discover_config(fake))
+    for job_id in ("job-0000", "job-0001", "job-0002"):
+        running.scrape(f"/probe?workspace_id={WS}&job_id={job_id}")
+    assert len(running.exporter._runtime.states) == 3
+    fake.set_jobs(WS, {k: v for k, v in many_jobs(3).items() if k != "job-0001"})
+    assert [g["labels"]["__param_job_id"] for g in running.get("/sd").json()] == [
+        "job-0000",
+        "job-0002",
+    ]
+    assert sorted(k[1] for k in running.exporter._runtime.states) == ["job-0000", "job-0002"]
