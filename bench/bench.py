@@ -39,25 +39,12 @@ import requests
 
 from exporter.collector import Exporter, default_process_collectors
 from exporter.config import parse_config
+from exporter.demo import LIST_ITEM_OMITS
 from exporter.model import parse_job
 from exporter.server import ExporterServer, ServerOptions
 
 TOKEN = "vg_bench_secret_not_real"
 FINISHED = ("completed", "failed", "cancelled")
-LIST_OMIT = frozenset(
-    {
-        "scrapedUrls",
-        "scrapedHashes",
-        "pendingCandidateUrls",
-        "processedCrawlUrls",
-        "failedCrawlUrls",
-        "webhookFinalizedAt",
-        "processingMode",
-        "crawlerSubmittedAt",
-        "crawlerWebhookUrl",
-        "crawlerSubmissionEndpoint",
-    }
-)
 
 
 # -- the fake Convocore (runs in a child process) -----------------------------------------
@@ -141,7 +128,7 @@ class FakeWorkspace:
         items: list[dict[str, Any]] = []
         for i in range(n):
             job = make_job(ws, i, is_finished(i, share), 0)
-            items.append({k: v for k, v in job.items() if k not in LIST_OMIT})
+            items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
             if urls == 0:
                 bodies[job_id(i)] = envelope(job)
         return cls(n, share, urls, spec.get("pagination", "page"), bodies, items)

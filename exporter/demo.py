@@ -179,17 +179,20 @@ DEMO_NAMES = {
     "job-careers": "careers",
 }
 
-_LIST_OMIT = (
-    "scrapedUrls",
-    "scrapedHashes",
-    "pendingCandidateUrls",
-    "processedCrawlUrls",
-    "failedCrawlUrls",
-    "webhookFinalizedAt",
-    "processingMode",
-    "crawlerSubmittedAt",
-    "crawlerWebhookUrl",
-    "crawlerSubmissionEndpoint",
+# What a list item lacks compared with a get-job answer (see the API notes).
+LIST_ITEM_OMITS = frozenset(
+    {
+        "scrapedUrls",
+        "scrapedHashes",
+        "pendingCandidateUrls",
+        "processedCrawlUrls",
+        "failedCrawlUrls",
+        "webhookFinalizedAt",
+        "processingMode",
+        "crawlerSubmittedAt",
+        "crawlerWebhookUrl",
+        "crawlerSubmissionEndpoint",
+    }
 )
 
 
@@ -268,7 +271,7 @@ class DemoApi:
                 start = (max(1, int(query.get("page", "1"))) - 1) * limit
         except ValueError:
             return _error(400, "BAD_REQUEST", "page, cursor and limit are numbers")
-        items = [{k: v for k, v in j.items() if k not in _LIST_OMIT} for j in jobs]
+        items = [{k: v for k, v in j.items() if k not in LIST_ITEM_OMITS} for j in jobs]
         window = items[start : start + limit]
         data: dict[str, Any] = {"jobs": window}
         if self.pagination == "cursor":

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.client import ApiResult, parse_envelope
-from exporter.config import Config, ConfigError, parse_config
+from exporter.config import API_KEYS, JOB_KEYS, WORKSPACE_KEYS, Config, ConfigError, parse_config
 from exporter.model import STATUSES, Job, parse_job
 
 from .fakeapi import full_job
@@ -96,26 +96,7 @@ def test_parse_envelope_takes_any_bytes(body):
     assert result.ok or result.reason == "invalid_response"
 
 
-KEYS = [
-    "api",
-    "region",
-    "base_url",
-    "timeout_seconds",
-    "max_concurrency",
-    "max_response_bytes",
-    "min_refresh_interval",
-    "refresh_finished",
-    "workspaces",
-    "id",
-    "token",
-    "token_file",
-    "jobs",
-    "name",
-    "discover",
-    "include_finished_for",
-    "max_jobs",
-    "allow_unconfigured_probes",
-]
+KEYS = sorted({"api", "workspaces"} | API_KEYS | WORKSPACE_KEYS | JOB_KEYS)
 yaml_scalars = scalars | st.sampled_from(
     [
         "${CONVOCORE_TOKEN}",
