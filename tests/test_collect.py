@@ -411,3 +411,24 @@ def test_ids_are_url_encoded_and_sent_with_the_bearer_token(fake, start_exporter
     assert target == "/v3/workspaces/ws%3A1/crawler/jobs/job.a%3Ab"
     assert headers["authorization"].startswith("Bearer vg_test_secret")
     assert headers["user-agent"].startswith("convocore-crawler-exporter/")
+
+
+def test_a_down_job_keeps_its_last_good_values_until_it_is_gone(fake, start_exporter):
+    config = two_jobs(fake)
+    running = start_exporter(config)
+    first = running.scrape()
+    bad = {"workspace_id": WS, "job_id": "job-abc"}
+    last = value(first, P + "last_success_timestamp_seconds", **bad)
+    fake.fail(fake.job_path(WS, "job-abc"), Fault(503, HTML))
+    series = running.scrape()
+    assert value(series, P + "up", **bad) == 0
+    assert value(series, P + "error_info", **bad, reason="server_error") == 1
+    assert value(series, P + "job_scraped_pages", **bad) == 40
+    assert value(series, P + "last_success_timestamp_seconds", **bad) == last
+    fake.fail(fake.job_path(WS, "job-abc"), Fault(404, {"message": "gone"}))
+    series = running.scrape()
+    assert value(series, P + "error_info", **bad, reason="not_found") == 1
+    assert value(series, P + "job_scraped_pages", **bad) is None
+    assert [k for k in series if k[0] == P + "job_info" and ("job_id", "job-abc") in k[1]] == []
+    assert value(series, P + "last_success_timestamp_seconds", **bad) == last
+    assert value(series, P + "job_scraped_pages", workspace_id=WS, job_id="job-ok") == 7
