@@ -203,11 +203,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     reloader = Reloader(exporter, None if demo is not None else args.config_file)
+
+    def reload(trigger: str = "request") -> str | None:
+        """Both files: the web config is validated first, swapped in after the config."""
+        new_web: WebConfig | None = None
+        context = server.ssl_context
+        if args.web_config:
+            try:
+                new_web = load_web_config(args.web_config)
+                context = new_web.ssl_context()
+            except WebConfigError as exc:
+                exporter.reload_success = False
+                log.error(
+                    "web config reload failed; the last good one keeps serving",
+                    extra={"trigger": trigger, "error": str(exc)},
+                )
+                return str(exc)
+            if (context is None) != (server.ssl_context is None):
+                exporter.reload_success = False
+                message = f"{args.web_config}: turning TLS on or off needs a restart"
+                log.error("web config reload refused", extra={"error": message})
+                return message
+        error = reloader.reload(trigger)
+        if error is None and new_web is not None:
+            server.authenticate = new_web.authenticate
+            server.extra_headers = dict(new_web.headers)
+            if context is not None:
+                server.ssl_context = context
+            log.info("web config reloaded", extra={"file": args.web_config, "trigger": trigger})
+        return error
+
     try:
         server = ExporterServer(
             args.listen,
             exporter,
-            ServerOptions(args.default_timeout, args.timeout_offset, reloader.reload),
+            ServerOptions(args.default_timeout, args.timeout_offset, reload),
             authenticate=web.authenticate if web is not None else None,
             extra_headers=dict(web.headers) if web is not None else None,
             ssl_context=web.ssl_context() if web is not None else None,
@@ -225,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(
             signal.SIGHUP,
-            lambda *_: threading.Thread(target=reloader.reload, args=("SIGHUP",)).start(),
+            lambda *_: threading.Thread(target=reload, args=("SIGHUP",)).start(),
         )
     reloader.watch(args.auto_reload_interval)
 

@@ -1,0 +1,73 @@
+"""SIGHUP and POST /-/reload re-read the web config too: new users in, old ones out."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import bcrypt
+import requests
+
+from .fakeapi import wait_for
+from .test_cli import free_port
+
+
+def users(tmp_path, password: str) -> None:
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  alice: {digest}\n")
+
+
+def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_path):
+    users(tmp_path, "first-password")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--demo",
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--web.config.file",
+            str(tmp_path / "web.yml"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def status(password: str) -> int | None:
+            try:
+                return requests.get(
+                    base + "/-/reload", auth=("alice", password), timeout=5
+                ).status_code
+            except requests.ConnectionError:
+                return None
+
+        assert wait_for(lambda: status("first-password") == 405, 30)
+        assert status("wrong") == 401
+
+        users(tmp_path, "second-password")
+        answer = requests.post(base + "/-/reload", auth=("alice", "first-password"), timeout=10)
+        assert (answer.status_code, answer.text) == (200, "Config reloaded.\n")
+        assert status("first-password") == 401
+        assert status("second-password") == 405
+
+        (tmp_path / "web.yml").write_text("basic_auth_users: [not, a, mapping]\n")
+        answer = requests.post(base + "/-/reload", auth=("alice", "second-password"), timeout=10)
+        assert answer.status_code == 500
+        assert str(tmp_path / "web.yml") in answer.text
+        assert status("second-password") == 405
+
+        users(tmp_path, "third-password")
+        process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: status("third-password") == 405, 30)
+        assert status("second-password") == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "password" not in out + err
