@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -16,7 +17,7 @@ from .collector import Exporter, default_process_collectors
 from .config import Config, ConfigError, load_config, parse_config, parse_duration
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text
-from .reloader import Reloader
+from .reloader import Reloader, WebReload
 from .server import ExporterServer, ServerOptions
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -67,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_duration,
         default="0s",
         metavar="DURATION",
-        help="re-check the config file and its token files this often and reload when they "
-        "change, so a rotated secret is picked up without a restart (0s: off)",
+        help="re-check the config file, its token files and the web config file this often "
+        "and reload when they change, so a rotated secret is picked up without a restart "
+        "(0s: off)",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -202,45 +204,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         exporter.close()
         return 0
 
-    reloader = Reloader(exporter, None if demo is not None else args.config_file)
+    def apply_web(new: WebConfig, new_context: ssl.SSLContext | None) -> None:
+        server.authenticate = new.authenticate
+        server.extra_headers = dict(new.headers)
+        if new_context is not None:
+            server.ssl_context = new_context
 
-    def reload(trigger: str = "request") -> str | None:
-        """Both files: the web config is validated first, swapped in after the config."""
-        new_web: WebConfig | None = None
-        context = server.ssl_context
-        if args.web_config:
-            try:
-                new_web = load_web_config(args.web_config)
-                context = new_web.ssl_context()
-            except WebConfigError as exc:
-                exporter.reload_success = False
-                log.error(
-                    "web config reload failed; the last good one keeps serving",
-                    extra={"trigger": trigger, "error": str(exc)},
-                )
-                return str(exc)
-            if (context is None) != (server.ssl_context is None):
-                exporter.reload_success = False
-                message = f"{args.web_config}: turning TLS on or off needs a restart"
-                log.error("web config reload refused", extra={"error": message})
-                return message
-        error = reloader.reload(trigger)
-        if error is None and new_web is not None:
-            server.authenticate = new_web.authenticate
-            server.extra_headers = dict(new_web.headers)
-            if context is not None:
-                server.ssl_context = context
-            log.info("web config reloaded", extra={"file": args.web_config, "trigger": trigger})
-        return error
+    context = web.ssl_context() if web is not None else None
+    reloader = Reloader(
+        exporter,
+        None if demo is not None else args.config_file,
+        web=WebReload(args.web_config, apply_web, context is not None) if web is not None else None,
+    )
 
     try:
         server = ExporterServer(
             args.listen,
             exporter,
-            ServerOptions(args.default_timeout, args.timeout_offset, reload),
+            ServerOptions(args.default_timeout, args.timeout_offset, reloader.reload),
             authenticate=web.authenticate if web is not None else None,
             extra_headers=dict(web.headers) if web is not None else None,
-            ssl_context=web.ssl_context() if web is not None else None,
+            ssl_context=context,
         )
     except OSError as exc:
         log.error("cannot listen", extra={"address": args.listen, "error": exc.strerror})
@@ -255,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGHUP"):
         signal.signal(
             signal.SIGHUP,
-            lambda *_: threading.Thread(target=reload, args=("SIGHUP",)).start(),
+            lambda *_: threading.Thread(target=reloader.reload, args=("SIGHUP",)).start(),
         )
     reloader.watch(args.auto_reload_interval)
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import ssl
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .collector import Exporter
 from .config import Config, ConfigError, load_config
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +55,32 @@ def watched_files(config_path: str, config: Config) -> list[str]:
     return files
 
 
+@dataclass(frozen=True)
+class WebReload:
+    """The ``--web.config.file`` side of a reload: where it is, how to apply a new one, and
+    whether the server speaks TLS (which cannot change without a restart)."""
+
+    path: str
+    apply: Callable[[WebConfig, ssl.SSLContext | None], None]
+    tls: bool
+
+
 class Reloader:
-    """Reloads ``path`` into ``exporter``; ``path`` None (the demo) makes reloads no-ops."""
+    """Reloads ``path`` into ``exporter`` (and the web config, when given).
+
+    ``path`` None (the demo) leaves the exporter's config as it is.
+    """
 
     def __init__(
         self,
         exporter: Exporter,
         path: str | None,
         load: Callable[[str], Config] = load_config,
+        web: WebReload | None = None,
     ) -> None:
         self.exporter = exporter
         self.path = path
+        self.web = web
         self._load = load
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,20 +88,35 @@ class Reloader:
         self._seen: Fingerprint = self._fingerprint(exporter.config)
 
     def _fingerprint(self, config: Config, files: list[str] | None = None) -> Fingerprint:
-        if self.path is None:
-            return {}
-        return {f: _digest(f) for f in files or watched_files(self.path, config)}
+        if files is None:
+            files = watched_files(self.path, config) if self.path is not None else []
+            if self.web is not None:
+                files.append(self.web.path)
+        return {f: _digest(f) for f in files}
+
+    def _load_web(self) -> tuple[WebConfig, ssl.SSLContext | None] | None:
+        if self.web is None:
+            return None
+        web = load_web_config(self.web.path)
+        context = web.ssl_context()
+        if (context is not None) != self.web.tls:
+            raise WebConfigError(f"{self.web.path}: turning TLS on or off needs a restart")
+        return web, context
 
     def reload(self, trigger: str = "request") -> str | None:
-        """Re-read the config; returns None on success, else the reason (for the user)."""
-        if self.path is None:
+        """Re-read the files; returns None on success, else the reason (for the user).
+
+        Everything is validated before anything is swapped in.
+        """
+        if self.path is None and self.web is None:
             return None
         with self._lock:
             # Taken before reading, so a change made while loading is seen by the next check.
             before = self._fingerprint(self.exporter.config, list(self._seen) or None)
             try:
-                config = self._load(self.path)
-            except ConfigError as exc:
+                web = self._load_web()
+                config = self._load(self.path) if self.path is not None else None
+            except (ConfigError, WebConfigError) as exc:
                 self._seen = before  # not retried until something changes again
                 self.exporter.reload_success = False
                 log.error(
@@ -90,13 +124,19 @@ class Reloader:
                     extra={"trigger": trigger, "error": str(exc)},
                 )
                 return str(exc)
-            self.exporter.set_config(config)
-            after = self._fingerprint(config)
-            after[self.path] = before.get(self.path, after[self.path])
-            self._seen = after
-        for warning in config.warnings:
-            log.warning(warning)
-        log.info("config reloaded", extra={"file": self.path, "trigger": trigger})
+            if config is not None:
+                self.exporter.set_config(config)
+            else:  # only the web config changed: keep the exporter's caches
+                self.exporter.reload_success = True
+                self.exporter.reload_success_time = time.time()
+            if web is not None and self.web is not None:
+                self.web.apply(*web)
+            after = self._fingerprint(self.exporter.config)
+            self._seen = {path: before.get(path, digest) for path, digest in after.items()}
+        if config is not None:
+            for warning in config.warnings:
+                log.warning(warning)
+        log.info("config reloaded", extra={"file": self.path or "", "trigger": trigger})
         return None
 
     def changed(self) -> bool:
@@ -106,12 +146,12 @@ class Reloader:
         return any(_digest(path) != digest for path, digest in seen.items())
 
     def check(self) -> None:
-        if self.path is not None and self.changed():
+        if self.changed():
             self.reload(trigger="file change")
 
     def watch(self, interval: float) -> None:
         """Check for changes every ``interval`` seconds in a background thread."""
-        if self._thread is not None or self.path is None or interval <= 0:
+        if self._thread is not None or interval <= 0 or not self._seen:
             return
 
         def run() -> None:

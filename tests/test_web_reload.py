@@ -1,4 +1,5 @@
-"""SIGHUP and POST /-/reload re-read the web config too: new users in, old ones out."""
+"""SIGHUP, POST /-/reload and the file watch re-read the web config too: new users in, old
+ones out, a bad file refused."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_
             f"127.0.0.1:{port}",
             "--web.config.file",
             str(tmp_path / "web.yml"),
+            "--config.auto-reload-interval",
+            "200ms",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,6 +69,11 @@ def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_
         process.send_signal(signal.SIGHUP)
         assert wait_for(lambda: status("third-password") == 405, 30)
         assert status("second-password") == 401
+
+        # The file watch (--config.auto-reload-interval) picks a change up by itself.
+        users(tmp_path, "fourth-password")
+        assert wait_for(lambda: status("fourth-password") == 405, 30)
+        assert status("third-password") == 401
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=20)
