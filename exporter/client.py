@@ -317,11 +317,11 @@ class ConvocoreClient:
 
     def get_job(self, workspace_id: str, token: Secret, job_id: str, deadline: float) -> ApiResult:
         """The ``data`` object of one job, validated to be an object for that job."""
-        result = self.get(workspace_id, token, self.job_url(workspace_id, job_id), None, deadline)
+        result = _object_data(
+            self.get(workspace_id, token, self.job_url(workspace_id, job_id), None, deadline)
+        )
         if not result.ok:
             return result
-        if not isinstance(result.data, dict):
-            return ApiResult(reason="invalid_response", detail="data is not an object")
         answered_id = result.data.get("id")
         if isinstance(answered_id, str) and answered_id != job_id:
             return ApiResult(reason="invalid_response", detail="answer is for another job")
@@ -335,10 +335,9 @@ class ConvocoreClient:
         deadline: float,
     ) -> ApiResult:
         """One page of the workspace's job list; ``data`` is the envelope's data object."""
-        result = self.get(workspace_id, token, self.jobs_url(workspace_id), params, deadline)
-        if result.ok and not isinstance(result.data, dict):
-            return ApiResult(reason="invalid_response", detail="data is not an object")
-        return result
+        return _object_data(
+            self.get(workspace_id, token, self.jobs_url(workspace_id), params, deadline)
+        )
 
     def get(
         self,
@@ -473,6 +472,13 @@ class ConvocoreClient:
                 return ApiResult(reason="invalid_response", detail="undecodable body")
             return ApiResult(reason="connection", detail=f"body interrupted ({name})")
         return parse_envelope(bytes(body))
+
+
+def _object_data(result: ApiResult) -> ApiResult:
+    """A successful result whose ``data`` is not a JSON object is an ``invalid_response``."""
+    if result.ok and not isinstance(result.data, dict):
+        return ApiResult(reason="invalid_response", detail="data is not an object")
+    return result
 
 
 def parse_envelope(body: bytes) -> ApiResult:
