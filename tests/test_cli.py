@@ -14,6 +14,7 @@ from exporter.demo import DEMO_TOKEN
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import TOKEN, Fault, full_job, wait_for
+from .processes import free_port, spawn_exporter
 
 P = "convocore_crawler_"
 
@@ -27,12 +28,6 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
         env={**os.environ, **(env or {})},
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_help_documents_every_flag():
@@ -96,22 +91,14 @@ def test_once_prints_one_scrape(fake, tmp_path):
 
 def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--demo",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--log.level",
-            "debug",
-            "--log.format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = spawn_exporter(
+        "--demo",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.level",
+        "debug",
+        "--log.format",
+        "json",
     )
     base = f"http://127.0.0.1:{port}"
     try:

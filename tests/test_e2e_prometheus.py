@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from .mixin import (
     recorded_names,
     substitute,
 )
+from .processes import free_port
 from .tools import require_tool
 
 pytestmark = pytest.mark.prometheus
@@ -47,13 +47,6 @@ VARIABLES = {"workspace_id": "ws-demo", "job_id": ".*", "__rate_interval": "20s"
 RANGE_SECONDS = 30
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

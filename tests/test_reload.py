@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import requests
 
@@ -15,7 +13,7 @@ from exporter.server import ServerOptions
 
 from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, full_job, wait_for
-from .test_cli import free_port
+from .processes import free_port, spawn_exporter
 
 P = "convocore_crawler_"
 WS = "ws-123"
@@ -139,23 +137,15 @@ def test_the_process_reloads_on_sighup_post_and_file_change(tmp_path, fake):
     path = setup_files(tmp_path, fake)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.file",
-            str(path),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--config.auto-reload-interval",
-            "100ms",
-            "--log.level",
-            "debug",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = spawn_exporter(
+        "--config.file",
+        str(path),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--config.auto-reload-interval",
+        "100ms",
+        "--log.level",
+        "debug",
     )
 
     def scrape():

@@ -4,14 +4,12 @@ ones out, a bad file refused."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 
 import bcrypt
 import requests
 
 from .fakeapi import wait_for
-from .test_cli import free_port
+from .processes import free_port, spawn_exporter
 
 
 def users(tmp_path, password: str) -> None:
@@ -23,22 +21,14 @@ def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_
     users(tmp_path, "first-password")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--demo",
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            "--web.config.file",
-            str(tmp_path / "web.yml"),
-            "--config.auto-reload-interval",
-            "200ms",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = spawn_exporter(
+        "--demo",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--web.config.file",
+        str(tmp_path / "web.yml"),
+        "--config.auto-reload-interval",
+        "200ms",
     )
     try:
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import queue
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -25,16 +24,11 @@ import trustme
 
 from exporter.webconfig import WWW_AUTHENTICATE
 
+from .processes import free_port
 from .tools import require_tool
 
 HASH = "$2y$04$Ez8YO8hcsiuKyGXFAX64f.g.sIndll9sIOVMf5B8.Oiy7/eQWL/4e"
 WAIT_SECONDS = 120  # generous: only the upper bound of waits, never a measured duration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stop(process: subprocess.Popen[Any]) -> None:
