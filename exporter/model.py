@@ -28,7 +28,6 @@ class Job:
     """The metric-relevant fields of one crawler job; ``None`` means missing or invalid."""
 
     status: str
-    status_reported: bool
     done: bool | None = None
     failed: bool | None = None
     cancelled: bool | None = None
@@ -129,24 +128,21 @@ def derive_status(
     failed: bool | None,
     cancelled: bool | None,
     progressed: bool,
-) -> tuple[str, bool]:
-    """The job's state: the reported ``status`` when known, else derived from the flags.
-
-    Returns the status and whether it was reported by the API (``False`` when derived).
-    """
+) -> str:
+    """The job's state: the reported ``status`` when known, else derived from the flags."""
     if isinstance(reported, str):
         normalized = reported.strip().lower()
         if normalized in STATUSES:
-            return normalized, True
+            return normalized
     if cancelled:
-        return "cancelled", False
+        return "cancelled"
     if failed:
-        return "failed", False
+        return "failed"
     if done:
-        return "completed", False
+        return "completed"
     if progressed:
-        return "processing", False
-    return "queued", False
+        return "processing"
+    return "queued"
 
 
 def parse_job(data: dict[str, Any]) -> Job:
@@ -161,14 +157,13 @@ def parse_job(data: dict[str, Any]) -> Job:
     progressed = any(v is not None and v > 0 for v in (current, scraped, failed_pages)) or (
         isinstance(active, str) and bool(active.strip())
     )
-    status, reported = derive_status(
+    status = derive_status(
         data.get("status"), done=done, failed=failed, cancelled=cancelled, progressed=progressed
     )
     options = data.get("crawlOptions")
     max_pages = as_number(options.get("maxPages")) if isinstance(options, dict) else None
     return Job(
         status=status,
-        status_reported=reported,
         done=done,
         failed=failed,
         cancelled=cancelled,
