@@ -19,7 +19,8 @@ from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text
 from .reloader import Reloader, WebReload
 from .server import ExporterServer, ServerOptions
-from .webconfig import WebConfig, WebConfigError, load_web_config
+from .web.config import WebConfig, WebConfigError, load_web_config
+from .web.ratelimit import TokenBucket
 
 log = logging.getLogger("exporter")
 
@@ -204,9 +205,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         exporter.close()
         return 0
 
+    def limiter(new: WebConfig, current: TokenBucket | None) -> TokenBucket | None:
+        """A bucket for the new rate limit; the current one, tokens and all, if unchanged."""
+        if new.rate_limit is None:
+            return None
+        if current is not None and current.limit == new.rate_limit:
+            return current
+        log.info(
+            "rate limit on",
+            extra={"interval_seconds": new.rate_limit.interval, "burst": new.rate_limit.burst},
+        )
+        return TokenBucket(new.rate_limit)
+
     def apply_web(new: WebConfig, new_context: ssl.SSLContext | None) -> None:
         server.authenticate = new.authenticate
         server.extra_headers = dict(new.headers)
+        server.client_allowed = new.client_allowed
+        server.limiter = limiter(new, server.limiter)
         if new_context is not None:
             server.ssl_context = new_context
 
@@ -225,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             authenticate=web.authenticate if web is not None else None,
             extra_headers=dict(web.headers) if web is not None else None,
             ssl_context=context,
+            client_allowed=web.client_allowed if web is not None else None,
+            limiter=limiter(web, None) if web is not None else None,
         )
     except OSError as exc:
         log.error("cannot listen", extra={"address": args.listen, "error": exc.strerror})

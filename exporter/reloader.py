@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .collector import Exporter
 from .config import Config, ConfigError, load_config
-from .webconfig import WebConfig, WebConfigError, load_web_config
+from .web.config import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 

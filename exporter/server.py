@@ -34,7 +34,9 @@ from .exposition import (
     iter_exposition,
     wants_openmetrics,
 )
-from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
+from .web.auth import WWW_AUTHENTICATE
+from .web.httpserver import TLSThreadingHTTPServer
+from .web.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,20 @@ class Handler(BaseHTTPRequestHandler):
                 timeout = value
         return time.monotonic() + max(_MIN_DEADLINE, timeout - options.timeout_offset)
 
+    def _admitted(self) -> bool:
+        """The web config's checks before any endpoint, in the exporter-toolkit's order:
+        the client certificate's names (403), then the rate limit (429)."""
+        client_allowed = self.server.client_allowed
+        if client_allowed is not None and not client_allowed(self.connection):
+            self.close_connection = True
+            self._send(403, b"Forbidden\n")
+            return False
+        limiter = self.server.limiter
+        if limiter is not None and not limiter.allow():
+            self._send(429, b"Too Many Requests\n")
+            return False
+        return True
+
     def _authorized(self) -> bool:
         check = self.server.authenticate
         if check is None or check(self.headers.get("Authorization")):
@@ -117,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
+        if not self._admitted():
+            return
         url = urlsplit(self.path)
         path = url.path
         if path in ("/-/healthy", "/-/ready"):
@@ -140,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"Not found\n")
 
     def do_POST(self) -> None:
+        if not self._admitted():
+            return
         if urlsplit(self.path).path != "/-/reload":
             self._send(405, b"Method not allowed\n", headers={"Allow": "GET"})
             return
@@ -283,11 +303,16 @@ class ExporterServer(TLSThreadingHTTPServer):
         extra_headers: dict[str, str] | None = None,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        client_allowed: Callable[[Any], bool] | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
         self.authenticate = authenticate
         self.extra_headers = extra_headers or {}
+        self.client_allowed = client_allowed
+        """Whether a connection's client certificate is allowed in (``client_allowed_sans``)."""
+        self.limiter = limiter
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler, ssl_context=ssl_context)

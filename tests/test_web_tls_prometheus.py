@@ -22,7 +22,7 @@ import pytest
 import requests
 import trustme
 
-from exporter.webconfig import WWW_AUTHENTICATE
+from exporter.web.auth import WWW_AUTHENTICATE
 
 from .processes import free_port
 from .tools import require_tool

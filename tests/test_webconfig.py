@@ -25,15 +25,11 @@ import pytest
 import requests
 import trustme
 
-from exporter import webconfig
 from exporter.logs import LogfmtFormatter
-from exporter.webconfig import (
-    WWW_AUTHENTICATE,
-    TLSThreadingHTTPServer,
-    WebConfig,
-    WebConfigError,
-    load_web_config,
-)
+from exporter.web import auth
+from exporter.web.auth import WWW_AUTHENTICATE
+from exporter.web.config import WebConfig, WebConfigError, load_web_config
+from exporter.web.httpserver import TLSThreadingHTTPServer
 
 from .tools import require_tool
 
@@ -422,7 +418,7 @@ def bcrypt_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed)
         return real(password, hashed)
 
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counting)
+    monkeypatch.setattr(auth.bcrypt, "checkpw", counting)
     return calls
 
 
@@ -437,7 +433,7 @@ def test_successful_checks_are_cached(users_config: WebConfig, bcrypt_calls: lis
     assert len(bcrypt_calls) == 4
 
     # The cache is keyed by a digest, never by the credentials themselves.
-    keys = list(users_config._cache)
+    keys = list(users_config._auth._cache)
     assert len(keys) == 1
     assert len(keys[0]) == 32
     assert b"alice-pw" not in keys[0]
@@ -459,10 +455,10 @@ def test_cache_is_bounded(
         write_config(tmp_path, f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
     )
     # Every password counts as right here, so every attempt is a cached success.
-    monkeypatch.setattr(webconfig.bcrypt, "checkpw", lambda password, hashed: True)
-    for i in range(webconfig._CACHE_SIZE + 50):
+    monkeypatch.setattr(auth.bcrypt, "checkpw", lambda password, hashed: True)
+    for i in range(auth.CACHE_SIZE + 50):
         assert config.authenticate(basic(b"prometheus", str(i).encode())) is True
-    assert len(config._cache) == webconfig._CACHE_SIZE
+    assert len(config._auth._cache) == auth.CACHE_SIZE
 
 
 def test_concurrent_authentication(users_config: WebConfig) -> None:
