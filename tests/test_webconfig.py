@@ -10,6 +10,7 @@ import base64
 import contextlib
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -30,6 +31,8 @@ from exporter.web import auth
 from exporter.web.auth import WWW_AUTHENTICATE
 from exporter.web.config import WebConfig, WebConfigError, load_web_config
 from exporter.web.httpserver import TLSThreadingHTTPServer
+from exporter.web.ratelimit import RateLimit, TokenBucket
+from exporter.web.tls import client_sans
 
 from .tools import require_tool
 
@@ -89,7 +92,34 @@ def workdir(tmp_path: Path, pki: PKI) -> Path:
     """A directory holding the certificates under the names the data files use."""
     for name in ("ca.pem", "server.pem", "server.key", "other.key"):
         shutil.copy(pki.dir / name, tmp_path / name)
+    (tmp_path / "certs").mkdir()
     return tmp_path
+
+
+_INLINE = re.compile(r"^( *)\{\{([a-z.]+)\}\}$", re.MULTILINE)
+
+
+def place(source: Path, workdir: Path) -> Path:
+    """Copy a data file into workdir, each ``{{name}}`` line replaced by the PEM text of the
+    file of that name there, indented as the placeholder (for the inline keys)."""
+
+    def pem(match: re.Match[str]) -> str:
+        indent, name = match.groups()
+        lines = (workdir / name).read_text(encoding="utf-8").strip().splitlines()
+        return "\n".join(indent + line for line in lines)
+
+    path = workdir / source.name
+    path.write_text(_INLINE.sub(pem, source.read_text(encoding="utf-8")), encoding="utf-8")
+    return path
+
+
+def newer_toolkit_keys(source: Path) -> list[str]:
+    """The keys named by a ``# newer-toolkit: <key>...`` line: the file uses keys that came
+    with an exporter-toolkit newer than the one some promtool builds (Debian's 2.42) hold."""
+    for line in source.read_text(encoding="utf-8").splitlines()[:3]:
+        if line.startswith("# newer-toolkit: "):
+            return line.removeprefix("# newer-toolkit: ").split()
+    return []
 
 
 def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
@@ -192,15 +222,12 @@ def expected_error(source: Path, path: Path) -> str:
 
 @pytest.mark.parametrize("source", VALID, ids=lambda p: p.stem)
 def test_valid_files_load(source: Path, workdir: Path) -> None:
-    path = workdir / source.name
-    shutil.copy(source, path)
-    load_web_config(str(path))
+    load_web_config(str(place(source, workdir)))
 
 
 @pytest.mark.parametrize("source", INVALID, ids=lambda p: p.stem)
 def test_invalid_files_are_refused_with_a_clear_error(source: Path, workdir: Path) -> None:
-    path = workdir / source.name
-    shutil.copy(source, path)
+    path = place(source, workdir)
     with pytest.raises(WebConfigError) as err:
         load_web_config(str(path))
     assert str(err.value) == expected_error(source, path)
@@ -210,8 +237,7 @@ def test_invalid_files_are_refused_with_a_clear_error(source: Path, workdir: Pat
 @pytest.mark.parametrize("source", VALID + INVALID, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_promtool_gives_the_same_verdict(source: Path, workdir: Path) -> None:
     promtool = require_tool("promtool")
-    path = workdir / source.name
-    shutil.copy(source, path)
+    path = place(source, workdir)
     check = subprocess.run(
         [promtool, "check", "web-config", str(path)],
         capture_output=True,
@@ -220,7 +246,18 @@ def test_promtool_gives_the_same_verdict(source: Path, workdir: Path) -> None:
         check=False,
     )
     output = check.stdout + check.stderr
-    if source.parent.name == "valid":
+    newer_keys = newer_toolkit_keys(source)
+    if source.parent.name == "valid" and newer_keys and check.returncode == 1:
+        # A known difference, not a hidden one: promtool built on an older exporter-toolkit
+        # (Debian's Prometheus 2.42 is one) refuses every key that came later, and only for
+        # that reason. A promtool with a newer toolkit accepts the file, as this exporter does.
+        keys = "|".join(newer_keys)
+        assert re.fullmatch(
+            rf"{re.escape(str(path))} FAILED: yaml: unmarshal errors:\n"
+            rf"(  line \d+: field ({keys}) not found in type web\.\w+\n)+",
+            output,
+        ), output
+    elif source.parent.name == "valid":
         assert check.returncode == 0, output
         assert output == f"{path} SUCCESS\n"
     else:
@@ -446,6 +483,33 @@ def test_unknown_user_costs_a_bcrypt_check_too(
     # Even with the password of another user, an unknown name never gets in.
     assert users_config.authenticate(basic(b"mallory", b"scrape-me")) is False
     assert len(bcrypt_calls) == 1
+
+
+def test_unknown_user_is_checked_against_the_cost_10_decoy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The only user's hash has cost 14. Were an unknown name checked against it (as against
+    # "the first user's hash"), the bcrypt call would show cost 14; the decoy has cost 10,
+    # like the exporter-toolkit's, so a wrong name costs what a usual wrong password costs.
+    cost14 = "$2b$14$" + "a" * 53
+    config = load_web_config(write_config(tmp_path, f"basic_auth_users:\n  only: '{cost14}'\n"))
+    compared: list[bytes] = []
+
+    def recording(password: bytes, hashed: bytes) -> bool:
+        compared.append(hashed)
+        return False
+
+    monkeypatch.setattr(auth.bcrypt, "checkpw", recording)
+    assert config.authenticate(basic(b"mallory", b"anything")) is False
+    assert config.authenticate(basic(b"only", b"anything")) is False
+    assert compared == [auth.DECOY_HASH, cost14.encode()]
+    assert compared[0][:7] == b"$2b$10$"
+    assert bcrypt.checkpw(b"", auth.DECOY_HASH) is False  # a real, well-formed bcrypt hash
+
+
+def test_decoy_never_lets_anyone_in(users_config: WebConfig) -> None:
+    # Whatever password the decoy was made from, an unknown user is refused all the same.
+    assert users_config.authenticate(basic(b"nobody", b"")) is False
 
 
 def test_cache_is_bounded(
@@ -743,3 +807,126 @@ def test_server_without_tls_speaks_plain_http(tmp_path: Path) -> None:
 def test_handshake_timeout_must_be_positive() -> None:
     with pytest.raises(ValueError, match="handshake_timeout must be positive"):
         TLSThreadingHTTPServer(("127.0.0.1", 0), Handler, handshake_timeout=0)
+
+
+# --- the exporter-toolkit's newer keys: inline PEM, client_allowed_sans, rate_limit ---------
+
+
+def inline(path: Path) -> str:
+    """PEM text as a YAML block scalar under a key of tls_server_config."""
+    return "|\n" + "".join(f"    {line}\n" for line in path.read_text().strip().splitlines())
+
+
+def test_inline_certificate_and_key_serve_https(pki: PKI, tmp_path: Path) -> None:
+    config = load_web_config(
+        write_config(
+            tmp_path,
+            f"tls_server_config:\n  cert: {inline(pki.server_cert)}  key: {inline(pki.server_key)}",
+        )
+    )
+    with serving(config) as server:
+        response = requests.get(url(server), verify=str(pki.ca), timeout=30)
+    assert (response.status_code, response.text) == (200, "ok\n")
+
+
+def test_inline_client_ca_verifies_client_certificates(pki: PKI, tmp_path: Path) -> None:
+    config = load_web_config(
+        write_config(
+            tmp_path,
+            tls_config(pki, "client_auth_type: RequireAndVerifyClientCert")
+            + f"  client_ca: {inline(pki.ca)}",
+        )
+    )
+    with serving(config) as server:
+        trusted = requests.get(
+            url(server),
+            verify=str(pki.ca),
+            cert=(str(pki.client_cert), str(pki.client_key)),
+            timeout=30,
+        )
+        assert trusted.status_code == 200
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(
+                url(server),
+                verify=str(pki.ca),
+                cert=(str(pki.rogue_cert), str(pki.rogue_key)),
+                timeout=30,
+            )
+
+
+def test_an_inline_key_is_never_shown(pki: PKI, tmp_path: Path) -> None:
+    key_text = pki.other_key.read_text()
+    path = write_config(
+        tmp_path,
+        f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key: {inline(pki.other_key)}",
+    )
+    with pytest.raises(WebConfigError) as err:
+        load_web_config(path)
+    assert str(err.value) == (
+        f"{path}: tls_server_config.key: expected the private key of the certificate in "
+        f"'{pki.server_cert}', (inline key) holds another key"
+    )
+    body = key_text.strip().splitlines()[1]
+    assert body not in str(err.value)
+    config = load_web_config(
+        write_config(
+            tmp_path,
+            f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key: {inline(pki.server_key)}",
+            "good.yml",
+        )
+    )
+    assert pki.server_key.read_text().strip().splitlines()[1] not in repr(config)
+
+
+def test_rate_limit_is_read(workdir: Path) -> None:
+    config = load_web_config(str(place(DATA / "valid" / "rate-limit.yml", workdir)))
+    assert config.rate_limit == RateLimit(interval=0.25, burst=20)
+    burst_only = load_web_config(str(place(DATA / "valid" / "rate-limit-burst-only.yml", workdir)))
+    assert burst_only.rate_limit is None
+
+
+def test_a_zero_burst_is_accepted_as_in_go_but_said_to_refuse_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_config(tmp_path, "rate_limit:\n  interval: 1s\n  burst: 0\n")
+    assert load_web_config(path).rate_limit == RateLimit(interval=1.0, burst=0)
+    assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
+        (
+            "rate_limit.burst is below 1: every request will be refused (429)",
+            {"file": path, "key": "rate_limit.burst", "burst": 0},
+        )
+    ]
+    assert TokenBucket(RateLimit(interval=1.0, burst=0)).allow() is False
+
+
+def test_token_bucket_starts_full_and_refills_one_token_per_interval() -> None:
+    now = [1000.0]
+    bucket = TokenBucket(RateLimit(interval=10.0, burst=3), clock=lambda: now[0])
+    assert [bucket.allow() for _ in range(4)] == [True, True, True, False]
+    now[0] += 9.0
+    assert bucket.allow() is False
+    now[0] += 1.0  # one interval after the bucket ran dry: one token
+    assert [bucket.allow(), bucket.allow()] == [True, False]
+    now[0] += 1000.0  # a long pause refills up to the burst, never beyond
+    assert [bucket.allow() for _ in range(4)] == [True, True, True, False]
+
+
+def test_client_sans_are_spelled_as_go_spells_them() -> None:
+    peercert = {
+        "subjectAltName": (
+            ("DNS", "prometheus.example"),
+            ("IP Address", "192.0.2.7"),
+            ("IP Address", "2001:DB8:0:0:0:0:0:1\n"),
+            ("email", "ops@example.org"),
+            ("URI", "spiffe://example.org/prometheus"),
+            ("DirName", ((("commonName", "x"),),)),
+        )
+    }
+    assert client_sans(peercert) == [
+        "prometheus.example",
+        "192.0.2.7",
+        "2001:db8::1",
+        "ops@example.org",
+        "spiffe://example.org/prometheus",
+    ]
+    assert client_sans(None) == []

@@ -130,7 +130,7 @@ def build_context(tls: TLSSettings) -> ssl.SSLContext:
 def _pem(where: str, name: str, path: str, inline: str) -> tuple[str, str, str]:
     """(the key it came from, the PEM text, how to name it in a message) of a file or text."""
     if not path:
-        return name, inline, f"the inline {name}"
+        return name, inline, f"(inline {name})"
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             return f"{name}_file", f.read(), repr(path)
