@@ -127,7 +127,8 @@ def test_exporter_refuses_to_start_with_a_bad_web_config(tmp_path: Path) -> None
     )
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == (
-        f"{web}:2: tls_server_config.key_file: missing; TLS needs a private key file"
+        f"{web}:2: tls_server_config.key_file: missing; cert_file is set, and TLS needs the "
+        "private key of that certificate: key_file, or key inline"
     )
 
 
