@@ -9,7 +9,6 @@ output fresh, within a deadline taken from Prometheus's
 from __future__ import annotations
 
 import gzip
-import html
 import json
 import logging
 import re
@@ -34,6 +33,7 @@ from .exposition import (
     iter_exposition,
     wants_openmetrics,
 )
+from .landing import landing_page
 from .web.auth import WWW_AUTHENTICATE
 from .web.httpserver import TLSThreadingHTTPServer
 from .web.ratelimit import TokenBucket
@@ -105,18 +105,11 @@ class Handler(BaseHTTPRequestHandler):
         return time.monotonic() + max(_MIN_DEADLINE, timeout - options.timeout_offset)
 
     def _admitted(self) -> bool:
-        """The web config's checks before any endpoint, in the exporter-toolkit's order:
-        the client certificate's names (403), then the rate limit (429)."""
-        client_allowed = self.server.client_allowed
-        if client_allowed is not None and not client_allowed(self.connection):
-            self.close_connection = True
-            self._send(403, b"Forbidden\n")
-            return False
-        limiter = self.server.limiter
-        if limiter is not None and not limiter.allow():
-            self._send(429, b"Too Many Requests\n")
-            return False
-        return True
+        refusal = self.server.refusal(self.connection)  # client certificate names, rate limit
+        if refusal is not None:
+            self.close_connection = refusal[0] == 403
+            self._send(*refusal)
+        return refusal is None
 
     def _authorized(self) -> bool:
         check = self.server.authenticate
@@ -151,7 +144,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/sd":
             self._sd()
         elif path == "/":
-            self._send(200, self._landing(), "text/html; charset=utf-8")
+            self._send(200, landing_page(self.server.exporter.config), "text/html; charset=utf-8")
         elif path == "/-/reload":
             self._send(405, b"Use POST to reload the config.\n", headers={"Allow": "POST"})
         else:
@@ -260,35 +253,6 @@ class Handler(BaseHTTPRequestHandler):
         ]
         self._send(200, json.dumps(groups).encode(), "application/json")
 
-    def _landing(self) -> bytes:
-        config = self.server.exporter.config
-        rows = []
-        for ws in config.workspaces:
-            jobs = ", ".join(
-                html.escape(job.id + (f" ({job.name})" if job.name else "")) for job in ws.jobs
-            )
-            if ws.discover:
-                jobs = (jobs + "; " if jobs else "") + "discovers the workspace's jobs"
-            rows.append(f"<tr><td>{html.escape(ws.id)}</td><td>{jobs}</td></tr>")
-        page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Convocore crawler exporter</title></head>
-<body>
-<h1>Convocore crawler exporter</h1>
-<p>Version {html.escape(__version__)}. API: {html.escape(config.api.base_url)}</p>
-<ul>
-<li><a href="metrics">Metrics</a></li>
-<li><a href="sd">Service discovery targets</a></li>
-<li><a href="-/healthy">Health</a></li>
-<li><a href="-/ready">Readiness</a></li>
-</ul>
-<h2>Configured targets</h2>
-<table><tr><th>Workspace</th><th>Jobs</th></tr>
-{"".join(rows)}
-</table>
-</body></html>
-"""
-        return page.encode()
-
 
 class ExporterServer(TLSThreadingHTTPServer):
     daemon_threads = True
@@ -310,12 +274,15 @@ class ExporterServer(TLSThreadingHTTPServer):
         self.options = options or ServerOptions()
         self.authenticate = authenticate
         self.extra_headers = extra_headers or {}
-        self.client_allowed = client_allowed
-        """Whether a connection's client certificate is allowed in (``client_allowed_sans``)."""
-        self.limiter = limiter
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler, ssl_context=ssl_context)
+        super().__init__(
+            address,
+            Handler,
+            ssl_context=ssl_context,
+            client_allowed=client_allowed,
+            limiter=limiter,
+        )
 
     @property
     def url(self) -> str:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
@@ -35,12 +37,32 @@ class TLSThreadingHTTPServer(ThreadingHTTPServer):
         ssl_context: ssl.SSLContext | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         bind_and_activate: bool = True,
+        client_allowed: Callable[[Any], bool] | None = None,
+        limiter: TokenBucket | None = None,
     ) -> None:
         if handshake_timeout <= 0:
             raise ValueError("handshake_timeout must be positive")
         self.ssl_context = ssl_context
         self.handshake_timeout = handshake_timeout
+        self.client_allowed = client_allowed
+        """Whether a connection's client certificate may come in (``client_allowed_sans``)."""
+        self.limiter = limiter
+        """The ``rate_limit`` bucket every request takes a token from."""
         super().__init__(server_address, request_handler_class, bind_and_activate)
+
+    def refusal(self, connection: Any) -> tuple[int, bytes] | None:
+        """The answer to a request this server refuses before any route, or None.
+
+        In the exporter-toolkit's order: a client certificate without an allowed name (403),
+        then the rate limit (429). A reload may replace both attributes at any time.
+        """
+        client_allowed = self.client_allowed
+        if client_allowed is not None and not client_allowed(connection):
+            return 403, b"Forbidden\n"
+        limiter = self.limiter
+        if limiter is not None and not limiter.allow():
+            return 429, b"Too Many Requests\n"
+        return None
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         context = self.ssl_context
