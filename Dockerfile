@@ -5,7 +5,7 @@
 # Build:  docker build -t convocore-crawler-exporter:0.1.0 .
 # Run:    docker run --rm -p 19417:19417 convocore-crawler-exporter:0.1.0 --demo
 #         docker run --rm -p 19417:19417 -e CONVOCORE_TOKEN \
-#           -v "$PWD/config.yml:/etc/convocore-exporter/config.yml:ro" \
+#           -v "$PWD/config.yaml:/etc/convocore-exporter/config.yaml:ro" \
 #           convocore-crawler-exporter:0.1.0
 #
 # The base image is pinned to an exact Python patch release on Debian 12 (bookworm).
@@ -58,4 +58,4 @@ STOPSIGNAL SIGTERM
 ENTRYPOINT ["convocore-crawler-exporter"]
 # Real use by default: mount a config file here (see docs/deploy.md). The demo is one flag
 # away (`... convocore-crawler-exporter:0.1.0 --demo`), but never the silent default.
-CMD ["--config.file=/etc/convocore-exporter/config.yml"]
+CMD ["--config.file=/etc/convocore-exporter/config.yaml"]
