@@ -122,13 +122,13 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_check_and_once_output_never_show_the_token(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
     fake.fail(fake.job_path(WS, "job-b"), Fault(401, {"message": f"bad token {TOKEN}"}))
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url))
     env = {"CONVOCORE_TOKEN": TOKEN}
     check = _run("--config.check", "--config.file", str(path), env=env)
     assert check.returncode == 0 and check.stdout == "OK\n"
     once = _run("--once", "--config.file", str(path), "--log.level", "debug", env=env)
-    assert once.returncode == 0
+    assert once.returncode == 1  # job-b is down (401)
     assert value(parse_exposition(once.stdout), P + "up", workspace_id=WS, job_id="job-a") == 1
     for output in (check.stdout, check.stderr, once.stdout, once.stderr):
         assert TOKEN not in output
@@ -141,7 +141,7 @@ def test_check_and_once_output_never_show_the_token(tmp_path, fake):
 
 def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url, f"token: {TOKEN}"))
     path.chmod(0o644)
     check = _run("--config.check", "--config.file", str(path), env={})
@@ -151,7 +151,7 @@ def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fa
         "use ${VAR} or token_file\n"
     )
     once = _run("--once", "--config.file", str(path), env={})
-    assert once.returncode == 0
+    assert once.returncode == 1  # job-b and job-c do not exist
     warned = [line for line in once.stderr.splitlines() if "plaintext token" in line]
     assert len(warned) == 1 and "level=warning" in warned[0]
     assert TOKEN not in once.stdout + once.stderr
