@@ -125,3 +125,28 @@ def test_reload_over_http_needs_the_lifecycle_flag(fake, start_exporter):
     opened = start_exporter(jobs_config(fake), options=ServerOptions(reload=reload, lifecycle=True))
     answer = requests.post(opened.url + "/-/reload", timeout=10)
     assert (answer.status_code, answer.text, calls) == (200, "Config reloaded.\n", [1])
+
+
+def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
+    hostile = '<script>alert("x")</script> & co'
+    running = start_exporter(jobs_config(fake, 503, names={"j0": hostile}))
+    fake.set_jobs(WS, {"j0": full_job("j0", WS)})  # j1 and the rest are gone: 404
+    running.scrape()
+    page = running.get("/")
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    text = page.text
+    assert "<script" not in text and "<link" not in text
+    assert (
+        "<tr><td>ws-1</td><td>j0</td>"
+        "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</td>"
+        '<td>processing</td><td class="up">up</td>'
+    ) in text
+    assert (
+        '<tr><td>ws-1</td><td>j1</td><td></td><td></td><td class="down">down: not_found</td>'
+        in text
+    )
+    assert 'href="probe?workspace_id=ws-1&amp;job_id=j0"' in text
+    assert text.count("<tr><td>ws-1</td>") == 500
+    assert "<h2>Targets (503)</h2>" in text
+    assert '<tr><td colspan="7">and 3 more</td></tr>' in text
+    assert "Demo mode" not in text
