@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import signal
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__, logs, metrics
-from .collector import Exporter, default_process_collectors
+from .collect import Exporter, default_process_collectors
 from .config import Config, ConfigError, load_config, parse_config, parse_duration
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import Family, write_text
@@ -390,20 +389,18 @@ def _serve(
         demo.start()
         log.info("demo API started", extra={"url": demo.base_url})
 
-    # The signal handlers only write to this socket; the main thread, waiting on it, does the
-    # work. Nothing polls, so a stop takes effect at once.
+    # Signals wake the main thread through this socket: Python's C-level handler writes the
+    # signal number to it (set_wakeup_fd), whichever thread the kernel delivered the signal
+    # to. The Python-level handler alone would run only once the main thread executes
+    # bytecode again, which it does not while it waits in recv(). Nothing polls.
     wake_read, wake_write = socket.socketpair()
     wake_write.setblocking(False)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        # A full buffer holds earlier signals: enough to act on.
-        with contextlib.suppress(OSError):
-            wake_write.send(bytes([signum]))
-
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, on_signal)
+    signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+    watched = [signal.SIGTERM, signal.SIGINT]
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, on_signal)
+        watched.append(signal.SIGHUP)
+    for watched_signal in watched:
+        signal.signal(watched_signal, lambda *_: None)  # the wakeup byte does the work
     reloader.watch(args.auto_reload_interval)
     for server in servers:
         server.start(poll_interval=None)
@@ -429,6 +426,7 @@ def _serve(
         if demo is not None:
             demo.shutdown()
         close_all()
+        signal.set_wakeup_fd(-1)
         wake_read.close()
         wake_write.close()
     return 0

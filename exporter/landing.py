@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from .version import build_info
 
 if TYPE_CHECKING:
-    from .collector import Exporter, TargetView
+    from .collect import Exporter, TargetView
 
 MAX_ROWS = 500
 

@@ -161,7 +161,7 @@ def test_once_prints_one_scrape_and_exits_1_when_a_job_is_down(fake, tmp_path):
         value(series, P + "error_info", workspace_id="ws-1", job_id="j2", reason="not_found") == 1
     )
     assert TOKEN not in result.stdout + result.stderr
-    assert 'level=warning logger=exporter.collector msg="job is down"' in result.stderr
+    assert 'level=warning logger=exporter.collect msg="job is down"' in result.stderr
     assert "workspace_id=ws-1 job_id=j2 reason=not_found" in result.stderr
     assert 'msg="a job is down" down_jobs=1' in result.stderr
 
@@ -199,7 +199,7 @@ def test_log_level_warn_and_its_alias_warning(fake, tmp_path, level, shown):
     )
     assert result.returncode == 1
     lines = result.stderr.splitlines()
-    assert ('level=warning logger=exporter.collector msg="job is down"' in result.stderr) is shown
+    assert ('level=warning logger=exporter.collect msg="job is down"' in result.stderr) is shown
     assert not [line for line in lines if "level=info" in line or "level=debug" in line]
     assert [line for line in lines if "level=error" in line] == [
         line for line in lines if 'msg="a job is down"' in line
