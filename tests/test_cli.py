@@ -239,6 +239,22 @@ def test_version_prints_version_revision_build_date_and_python():
     assert "  build date: 20260102-03:04:05\n" in result.stdout
 
 
+def test_build_info_carries_version_revision_and_python_version():
+    import platform
+
+    result = run(
+        "--demo",
+        "--once",
+        env={"CONVOCORE_EXPORTER_REVISION": "0123abc", "CONVOCORE_EXPORTER_BUILD_DATE": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    series = parse_exposition(result.stdout)
+    build = [labels for name, labels in series if name == P + "exporter_build_info"]
+    assert [dict(labels) for labels in build] == [
+        {"version": "0.1.0", "revision": "0123abc", "pythonversion": platform.python_version()}
+    ]
+
+
 def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     port = free_port()
     process = spawn_exporter(
