@@ -42,24 +42,36 @@ def _up_and_reason(families: list[Family]) -> tuple[float | None, str | None]:
 
 
 def probe_report(
-    workspace_id: str, job_id: str, trace: ProbeTrace, families: list[Family], seconds: float
+    workspace_id: str,
+    job_id: str,
+    trace: ProbeTrace,
+    families: list[Family],
+    *,
+    seconds: float,
+    budget: float,
 ) -> bytes:
     up, reason = _up_and_reason(families)
-    lines = [f"Probe of job {job_id} in workspace {workspace_id}, took {seconds:.3f}s", ""]
-    attempts = trace.attempts()
-    if attempts:
-        lines.append("Upstream requests:")
-        for number, attempt in enumerate(attempts, 1):
-            outcome = "ok" if attempt.reason is None else attempt.reason
-            detail = f" ({attempt.detail})" if attempt.detail else ""
-            lines.append(
-                f"  {number}. GET {attempt.url} -> {attempt.status} in "
-                f"{attempt.seconds:.3f}s: {outcome}{detail}"
-            )
-    else:
-        lines.append("Upstream requests: none")
-    for note in trace.notes():
-        lines.append(f"  {note}")
+    lines = [
+        f"Probe of job {job_id} in workspace {workspace_id}",
+        f"Took {seconds:.3f}s of a {budget:.3f}s deadline",
+        "",
+        "Upstream:",
+    ]
+    events = trace.events()
+    if not events:
+        events = ["no request of its own: the probe shared a fetch already under way"]
+    number = 0
+    for event in events:
+        if isinstance(event, str):
+            lines.append(f"  - {event}")
+            continue
+        number += 1
+        outcome = "ok" if event.reason is None else event.reason
+        detail = f" ({event.detail})" if event.detail else ""
+        lines.append(
+            f"  {number}. GET {event.url} -> {event.status} in {event.seconds:.3f}s: "
+            f"{outcome}{detail}"
+        )
     lines.append("")
     if up == 1:
         lines.append("Result: up (convocore_crawler_up 1)")

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import __version__
 from .collect import Exporter
 from .config import is_identifier
+from .debug import probe_report
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -35,6 +36,7 @@ from .exposition import (
 )
 from .landing import landing_page
 from .stoppable import PromptShutdownMixin
+from .trace import ProbeTrace
 from .webconfig import WWW_AUTHENTICATE, TLSThreadingHTTPServer
 
 log = logging.getLogger(__name__)
@@ -275,11 +277,25 @@ class Handler(BaseHTTPRequestHandler):
                 return
             ids.append(values[0])
         workspace_id, job_id = ids
-        result = self.server.exporter.probe(self._deadline(), workspace_id, job_id)
+        debug = query.get("debug", ["false"])[-1].lower() in ("true", "1", "yes")
+        trace = ProbeTrace() if debug else None
+        started = time.monotonic()
+        deadline = self._deadline()
+        result = self.server.exporter.probe(deadline, workspace_id, job_id, trace)
         if isinstance(result, str):
             self._respond(404, f"Unknown probe target: {result}.\n".encode())
-            return
-        self._write(result)
+        elif trace is not None:
+            report = probe_report(
+                workspace_id,
+                job_id,
+                trace,
+                result,
+                seconds=time.monotonic() - started,
+                budget=deadline - started,
+            )
+            self._respond(200, report)
+        else:
+            self._write(result)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")

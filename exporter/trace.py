@@ -42,21 +42,17 @@ class ProbeTrace:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._attempts: list[Attempt] = []
-        self._notes: list[str] = []
+        self._events: list[Attempt | str] = []
 
     def attempt(self, attempt: Attempt) -> None:
         with self._lock:
-            self._attempts.append(attempt)
+            self._events.append(attempt)
 
     def note(self, text: str) -> None:
         with self._lock:
-            self._notes.append(text)
+            self._events.append(text)
 
-    def attempts(self) -> list[Attempt]:
+    def events(self) -> list[Attempt | str]:
+        """Attempts and notes, in the order they happened."""
         with self._lock:
-            return list(self._attempts)
-
-    def notes(self) -> list[str]:
-        with self._lock:
-            return list(self._notes)
+            return list(self._events)

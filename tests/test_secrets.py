@@ -71,7 +71,14 @@ def test_no_endpoint_and_no_log_line_shows_the_token(fake, start_exporter, captu
     fake.fail(fake.job_path(WS, "job-b"), Fault(500, f"<html>{TOKEN}?</html>", times=None))
     running = start_exporter(config_text(fake.base_url))
     bodies = []
-    for path in ("/", "/metrics", "/sd", "/probe?workspace_id=ws-123&job_id=job-a", "/nothing"):
+    for path in (
+        "/",
+        "/metrics",
+        "/sd",
+        "/probe?workspace_id=ws-123&job_id=job-a",
+        "/probe?workspace_id=ws-123&job_id=job-b&debug=true",
+        "/nothing",
+    ):
         answer = running.get(path)
         bodies.append(answer.text + str(answer.headers))
     answer = requests.post(running.url + "/-/reload", timeout=10)
