@@ -254,6 +254,9 @@ class ConvocoreClient:
     def __init__(self, api: ApiConfig, observer: RequestObserver) -> None:
         self.api = api
         self.observer = observer
+        self._in_flight: set[_Guard] = set()
+        self._in_flight_lock = threading.Lock()
+        self._aborted = False
         self._session = requests.Session()
         adapter = _WatchedAdapter(
             pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
@@ -270,7 +273,16 @@ class ConvocoreClient:
         self._verify: bool | str = True if verify is None else verify
         self._session.trust_env = False
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Release the connection pool. ``abort`` also cuts the requests in flight, and
+        refuses new ones, so that a process stopping need not wait for a slow API (the
+        interpreter joins the worker threads on exit)."""
+        if abort:
+            with self._in_flight_lock:
+                self._aborted = True
+                guards = list(self._in_flight)
+            for guard in guards:
+                guard.expire()
         self._session.close()
 
     def job_url(self, workspace_id: str, job_id: str) -> str:
@@ -414,6 +426,11 @@ class ConvocoreClient:
             own_deadline = started + self.api.timeout_seconds
             code = "error"
             guard = _WATCHDOG.arm(min(own_deadline, deadline) + _WATCHDOG_GRACE)
+            with self._in_flight_lock:
+                if self._aborted:
+                    guard.disarm()
+                    return ApiResult(reason="connection", detail="exporter stopping")
+                self._in_flight.add(guard)
             _CURRENT.guard = guard
             response: requests.Response | None = None
             try:
@@ -437,6 +454,8 @@ class ConvocoreClient:
                 # Disarmed before the connection goes back to the pool.
                 guard.disarm()
                 _CURRENT.guard = None
+                with self._in_flight_lock:
+                    self._in_flight.discard(guard)
                 if response is not None:
                     response.close()
             if guard.fired and not result.ok:

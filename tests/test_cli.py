@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -388,6 +390,50 @@ def test_a_stop_signal_ends_the_process_within_a_second(fake, tmp_path, stop):
     assert f"signal={signal.Signals(stop).name}" in err
     # Nothing polls on the way out: about 0.1 s here; the bound leaves room for a busy machine.
     assert elapsed < 1.0, elapsed
+
+
+def test_a_stop_does_not_wait_for_an_upstream_request_in_flight(fake, tmp_path):
+    fake.fail(fake.job_path("ws-1", "j1"), Fault(hang=True))
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        config_yaml(
+            fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n"
+        ).replace("timeout_seconds: 2", "timeout_seconds: 60")
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "exporter", "--config.file", str(path)),
+            *("--web.listen-address", f"127.0.0.1:{port}", "--scrape.default-timeout", "60s"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CONVOCORE_TOKEN": TOKEN},
+    )
+    try:
+        assert wait_ready(base)
+        scrape = threading.Thread(target=_get_ignoring_errors, args=(base + "/metrics",))
+        scrape.start()
+        assert wait_for(lambda: fake.count(fake.job_path("ws-1", "j1")) == 1, 30)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=70)
+        elapsed = time.monotonic() - sent
+        scrape.join(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    # The upstream request would have held the exit for up to its 60 s timeout.
+    assert elapsed < 1.0, elapsed
+
+
+def _get_ignoring_errors(url: str) -> None:
+    with contextlib.suppress(requests.RequestException):
+        requests.get(url, timeout=90)
 
 
 def test_listen_address_in_use_is_a_clear_error_and_starts_nothing():

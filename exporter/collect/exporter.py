@@ -58,7 +58,8 @@ class Exporter:
         old.close()
 
     def close(self) -> None:
-        self._runtime.close()
+        """For good: upstream requests still in flight are cut (a reload lets them finish)."""
+        self._runtime.close(abort=True)
 
     def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
         """Fetch what is due and return this scrape's families.
