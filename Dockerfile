@@ -2,10 +2,12 @@
 
 # Container image for convocore-crawler-exporter.
 #
-# Build:  docker build -t convocore-crawler-exporter:0.1.0 .
+# Build:  docker build -t convocore-crawler-exporter:0.1.0 \
+#           --build-arg REVISION="$(git rev-parse HEAD)" \
+#           --build-arg BUILD_DATE="$(date -u +%Y%m%d-%H:%M:%S)" .
 # Run:    docker run --rm -p 19417:19417 convocore-crawler-exporter:0.1.0 --demo
 #         docker run --rm -p 19417:19417 -e CONVOCORE_TOKEN \
-#           -v "$PWD/config.yml:/etc/convocore-exporter/config.yml:ro" \
+#           -v "$PWD/config.yaml:/etc/convocore-exporter/config.yaml:ro" \
 #           convocore-crawler-exporter:0.1.0
 #
 # The base image is pinned to an exact Python patch release on Debian 12 (bookworm).
@@ -42,6 +44,14 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin exporter
 
+# What --version and convocore_crawler_exporter_build_info report (the build context has no
+# .git to read them from). Declared after the install, so changing them rebuilds nothing.
+ARG REVISION=unknown
+ARG BUILD_DATE=unknown
+ENV CONVOCORE_EXPORTER_REVISION=${REVISION} \
+    CONVOCORE_EXPORTER_BUILD_DATE=${BUILD_DATE}
+LABEL org.opencontainers.image.revision=${REVISION}
+
 # Numeric so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 19417
@@ -58,4 +68,4 @@ STOPSIGNAL SIGTERM
 ENTRYPOINT ["convocore-crawler-exporter"]
 # Real use by default: mount a config file here (see docs/deploy.md). The demo is one flag
 # away (`... convocore-crawler-exporter:0.1.0 --demo`), but never the silent default.
-CMD ["--config.file=/etc/convocore-exporter/config.yml"]
+CMD ["--config.file=/etc/convocore-exporter/config.yaml"]

@@ -6,25 +6,37 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from . import __version__, logs
+from . import __version__, logs, metrics
 from .collect import Exporter, default_process_collectors
 from .config import Config, ConfigError, load_config, parse_config, parse_duration
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
-from .exposition import write_text
+from .exposition import Family, write_text
 from .reloader import Reloader, WebReload
-from .server import ExporterServer, ServerOptions
+from .server import ExporterServer, ServerOptions, WebHolder, WebSettings
+from .version import build_info
 from .web.config import WebConfig, WebConfigError, load_web_config
 from .web.ratelimit import TokenBucket
 
 log = logging.getLogger("exporter")
 
 DEFAULT_PORT = 19417
+DEFAULT_LISTEN = f":{DEFAULT_PORT}"
+DEFAULT_CONFIG = "config.yaml"
+LOG_LEVELS = ("debug", "info", "warn", "error")
+
+NO_CONFIG = (
+    f"no config file: {DEFAULT_CONFIG} does not exist. Copy config.example.yaml to "
+    f"{DEFAULT_CONFIG} or pass --config.file PATH; or run with --demo to try the exporter "
+    "against a simulated Convocore API."
+)
 
 
 def _duration(text: str) -> float:
@@ -40,21 +52,84 @@ def _listen_address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(
-            f"expected HOST:PORT such as :{DEFAULT_PORT}, got {text!r}"
+            f"expected HOST:PORT such as {DEFAULT_LISTEN}, got {text!r}"
         )
     return host.strip("[]"), int(port)
+
+
+def _telemetry_path(text: str) -> str:
+    if not text.startswith("/") or text == "/" or text in ("/probe", "/sd") or "?" in text:
+        raise argparse.ArgumentTypeError(
+            f"expected a path such as /metrics (not /, /probe or /sd), got {text!r}"
+        )
+    return text
+
+
+def _log_level(text: str) -> str:
+    level = text.lower()
+    return "warn" if level == "warning" else level
+
+
+def show_address(address: tuple[str, int]) -> str:
+    """``host:port`` as a user writes it (``:19417`` for every interface, ``[::1]:1``)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def shown_default(action: argparse.Action) -> str | None:
+    """A flag's default as a user writes it (``10s``, ``:19417``); None when it has none
+    worth showing (off switches, optional files)."""
+    if action.dest == "listen":
+        return DEFAULT_LISTEN
+    default = action.default
+    if default is None or isinstance(default, bool) or default == argparse.SUPPRESS:
+        return None
+    return str(default)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows a default only where there is one, as the user would write it, never
+    ``(default: None)``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        notes = []
+        if action.choices:
+            notes.append("one of " + ", ".join(str(c) for c in action.choices))
+        shown = shown_default(action)
+        if shown is not None:
+            notes.append(f"default: {shown}")
+        text = action.help or ""
+        return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: version, revision, build date and Python version, then exit."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print the version, revision, build date and Python version, and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        sys.stdout.write(build_info().text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convocore-crawler-exporter",
         description="Prometheus exporter for Convocore web-crawler jobs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument(
         "--config.file",
         dest="config_file",
-        default="config.yaml",
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
         help="path of the YAML config file",
     )
     parser.add_argument(
@@ -77,20 +152,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--web.listen-address",
         dest="listen",
         type=_listen_address,
-        default=("", DEFAULT_PORT),
+        action="append",
+        default=None,
         metavar="HOST:PORT",
-        help="address to serve on",
+        help="address to serve on; repeat the flag to serve on several",
+    )
+    parser.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        type=_telemetry_path,
+        default="/metrics",
+        metavar="PATH",
+        help="path under which to serve the metrics",
     )
     parser.add_argument(
         "--web.config.file",
         dest="web_config",
         default=None,
+        metavar="PATH",
         help="exporter-toolkit web config (TLS, basic auth)",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="lifecycle",
+        action="store_true",
+        help="allow reloading the config with POST /-/reload (SIGHUP always works)",
     )
     parser.add_argument(
         "--once",
         action="store_true",
-        help="do one scrape, print it in the text format 0.0.4, and exit",
+        help="do one scrape, print it in the text format 0.0.4, and exit: 0 when every job "
+        "is up, 1 when one is down",
     )
     parser.add_argument(
         "--demo",
@@ -127,18 +219,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log.level",
         dest="log_level",
+        type=_log_level,
         default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log level",
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help="log level (warning is accepted for warn)",
     )
     parser.add_argument(
         "--log.format",
         dest="log_format",
         default="logfmt",
         choices=["logfmt", "json"],
+        metavar="FORMAT",
         help="log line format",
     )
-    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--version", action=_VersionAction)
     return parser
 
 
@@ -150,44 +245,72 @@ def _load(args: argparse.Namespace, demo_url: str | None) -> Config:
     return load_config(args.config_file)
 
 
+def _missing_default_config(args: argparse.Namespace) -> bool:
+    return (
+        not args.demo and args.config_file == DEFAULT_CONFIG and not os.path.lexists(DEFAULT_CONFIG)
+    )
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config_file)
+        if args.web_config:
+            load_web_config(args.web_config)
+    except (ConfigError, WebConfigError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("OK")
+    return 0
+
+
+def _once(exporter: Exporter, args: argparse.Namespace) -> int:
+    """One scrape to stdout; 1 when a job is down (``convocore_crawler_up`` 0)."""
+    deadline = time.monotonic() + max(0.1, args.default_timeout - args.timeout_offset)
+    families: list[Family] = exporter.collect(deadline)
+    down = 0
+    for family in families:
+        if family.name == metrics.UP.name:
+            family.samples = list(family.samples)  # read twice: here and when written
+            down += sum(1 for _, _, value in family.samples if value == 0)
+    sys.stdout.write(write_text(families).decode())
+    sys.stdout.flush()
+    if down:
+        log.error("a job is down", extra={"down_jobs": down})
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the exporter. An error that keeps it from starting is one plain line on stderr
+    (exit 1; exit 2 for wrong usage), like the output of ``--config.check``."""
     args = build_parser().parse_args(argv)
-    logs.setup(args.log_level, args.log_format)
+    logs.setup("warning" if args.log_level == "warn" else args.log_level, args.log_format)
     if args.total_shards < 1 or not 0 <= args.shard < args.total_shards:
         print("--shard must be from 0 to --total-shards - 1", file=sys.stderr)
         return 2
-
+    if _missing_default_config(args):
+        print(NO_CONFIG, file=sys.stderr)
+        return 2
     if args.config_check:
-        try:
-            config = load_config(args.config_file)
-            if args.web_config:
-                load_web_config(args.web_config)
-        except (ConfigError, WebConfigError) as exc:
-            print(exc, file=sys.stderr)
-            return 1
-        for warning in config.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        print("OK")
-        return 0
+        return _check(args)
+    listen: list[tuple[str, int]] = args.listen or [_listen_address(DEFAULT_LISTEN)]
 
     web: WebConfig | None = None
     if args.web_config:
         try:
             web = load_web_config(args.web_config)
         except WebConfigError as exc:
-            log.error("cannot load the web config", extra={"error": str(exc)})
             print(exc, file=sys.stderr)
             return 1
 
-    demo: DemoServer | None = None
-    if args.demo:
-        demo = DemoServer(DemoApi())
-        demo.start()
-        log.info("demo API started", extra={"url": demo.base_url})
+    # The demo API is bound (an ephemeral loopback port, for the config to point at) but
+    # serves nothing until every listener of the exporter is bound.
+    demo = DemoServer(DemoApi()) if args.demo else None
     try:
         config = _load(args, demo.base_url if demo else None)
     except ConfigError as exc:
-        log.error("cannot load the config", extra={"error": str(exc)})
         print(exc, file=sys.stderr)
         return 1
     for warning in config.warnings:
@@ -200,73 +323,124 @@ def main(argv: Sequence[str] | None = None) -> int:
         process_collectors=default_process_collectors(),
     )
     if args.once:
-        deadline = time.monotonic() + max(0.1, args.default_timeout - args.timeout_offset)
-        sys.stdout.write(write_text(exporter.collect(deadline)).decode())
-        exporter.close()
-        return 0
+        if demo is not None:
+            demo.start()
+        try:
+            return _once(exporter, args)
+        finally:
+            exporter.close()
+            if demo is not None:
+                demo.shutdown()
+                demo.server_close()
+    return _serve(args, listen, exporter, web, demo)
 
-    def limiter(new: WebConfig, current: TokenBucket | None) -> TokenBucket | None:
-        """A bucket for the new rate limit; the current one, tokens and all, if unchanged."""
-        if new.rate_limit is None:
-            return None
-        if current is not None and current.limit == new.rate_limit:
-            return current
+
+def _web_settings(
+    web: WebConfig, context: ssl.SSLContext | None, limiter: TokenBucket | None
+) -> WebSettings:
+    """The settings a web config decides; an unchanged rate limit keeps its bucket (tokens
+    and all), a changed one starts a new, full bucket."""
+    if web.rate_limit is None:
+        limiter = None
+    elif limiter is None or limiter.limit != web.rate_limit:
         log.info(
             "rate limit on",
-            extra={"interval_seconds": new.rate_limit.interval, "burst": new.rate_limit.burst},
+            extra={"interval_seconds": web.rate_limit.interval, "burst": web.rate_limit.burst},
         )
-        return TokenBucket(new.rate_limit)
+        limiter = TokenBucket(web.rate_limit)
+    return WebSettings(web.authenticate, dict(web.headers), context, web.client_allowed, limiter)
+
+
+def _serve(
+    args: argparse.Namespace,
+    listen: list[tuple[str, int]],
+    exporter: Exporter,
+    web: WebConfig | None,
+    demo: DemoServer | None,
+) -> int:
+    context = web.ssl_context() if web is not None else None
+    holder = WebHolder(_web_settings(web, context, None) if web is not None else None)
 
     def apply_web(new: WebConfig, new_context: ssl.SSLContext | None) -> None:
-        server.authenticate = new.authenticate
-        server.extra_headers = dict(new.headers)
-        server.client_allowed = new.client_allowed
-        server.limiter = limiter(new, server.limiter)
-        if new_context is not None:
-            server.ssl_context = new_context
+        current = holder.current
+        holder.current = _web_settings(new, new_context or current.ssl_context, current.limiter)
 
-    context = web.ssl_context() if web is not None else None
     reloader = Reloader(
         exporter,
         None if demo is not None else args.config_file,
         web=WebReload(args.web_config, apply_web, context is not None) if web is not None else None,
     )
+    nothing_to_reload = demo is not None and web is None
+    options = ServerOptions(
+        args.default_timeout,
+        args.timeout_offset,
+        None if nothing_to_reload else reloader.reload,
+        lifecycle=args.lifecycle,
+        telemetry_path=args.telemetry_path,
+        demo=demo is not None,
+    )
 
-    try:
-        server = ExporterServer(
-            args.listen,
-            exporter,
-            ServerOptions(args.default_timeout, args.timeout_offset, reloader.reload),
-            authenticate=web.authenticate if web is not None else None,
-            extra_headers=dict(web.headers) if web is not None else None,
-            ssl_context=context,
-            client_allowed=web.client_allowed if web is not None else None,
-            limiter=limiter(web, None) if web is not None else None,
-        )
-    except OSError as exc:
-        log.error("cannot listen", extra={"address": args.listen, "error": exc.strerror})
-        return 1
+    servers: list[ExporterServer] = []
 
-    def stop(signum: int, _frame: object) -> None:
-        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(
-            signal.SIGHUP,
-            lambda *_: threading.Thread(target=reloader.reload, args=("SIGHUP",)).start(),
-        )
-    reloader.watch(args.auto_reload_interval)
-
-    log.info("listening", extra={"address": server.url, "version": __version__, "pid": os.getpid()})
-    try:
-        server.serve_forever()
-    finally:
-        reloader.close()
-        server.server_close()
+    def close_all() -> None:
+        for server in servers:
+            server.server_close()
         exporter.close()
         if demo is not None:
+            demo.server_close()
+
+    for address in listen:
+        try:
+            servers.append(ExporterServer(address, exporter, options, holder))
+        except OSError as exc:
+            print(
+                f"cannot listen on {show_address(address)}: {exc.strerror or exc}", file=sys.stderr
+            )
+            close_all()
+            return 1
+
+    if demo is not None:
+        demo.start()
+        log.info("demo API started", extra={"url": demo.base_url})
+
+    # Signals wake the main thread through this socket: Python's C-level handler writes the
+    # signal number to it (set_wakeup_fd), whichever thread the kernel delivered the signal
+    # to. The Python-level handler alone would run only once the main thread executes
+    # bytecode again, which it does not while it waits in recv(). Nothing polls.
+    wake_read, wake_write = socket.socketpair()
+    wake_write.setblocking(False)
+    signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+    watched = [signal.SIGTERM, signal.SIGINT]
+    if hasattr(signal, "SIGHUP"):
+        watched.append(signal.SIGHUP)
+    for watched_signal in watched:
+        signal.signal(watched_signal, lambda *_: None)  # the wakeup byte does the work
+    reloader.watch(args.auto_reload_interval)
+    for server in servers:
+        server.start(poll_interval=None)
+        log.info(
+            "listening", extra={"address": server.url, "version": __version__, "pid": os.getpid()}
+        )
+
+    try:
+        while True:
+            signum = wake_read.recv(1)[0]
+            if hasattr(signal, "SIGHUP") and signum == signal.SIGHUP:
+                if nothing_to_reload:
+                    log.info("SIGHUP: running with --demo, there is no config file to re-read")
+                else:
+                    threading.Thread(target=reloader.reload, args=("SIGHUP",)).start()
+                continue
+            log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+            break
+    finally:
+        for server in servers:
+            server.shutdown()
+        reloader.close()
+        if demo is not None:
             demo.shutdown()
+        close_all()
+        signal.set_wakeup_fd(-1)
+        wake_read.close()
+        wake_write.close()
     return 0

@@ -30,6 +30,7 @@ from requests.auth import AuthBase
 
 from . import __version__
 from .config import ApiConfig, Secret
+from .trace import Attempt, ProbeTrace, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
 _QUICK_RETRY_DELAY = 0.1
 _MAX_RETRY_AFTER = 24 * 3600.0
+_NO_RETRY = {
+    "rate_limited": "(no Retry-After that fits before the deadline)",
+    "connection": "(no time left before the deadline)",
+    "server_error": "(no time left before the deadline)",
+}
 LIST_PAGE_LIMIT = 100
 MAX_LIST_PAGES = 200
 
@@ -248,6 +254,9 @@ class ConvocoreClient:
     def __init__(self, api: ApiConfig, observer: RequestObserver) -> None:
         self.api = api
         self.observer = observer
+        self._in_flight: set[_Guard] = set()
+        self._in_flight_lock = threading.Lock()
+        self._aborted = False
         self._session = requests.Session()
         adapter = _WatchedAdapter(
             pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
@@ -264,7 +273,16 @@ class ConvocoreClient:
         self._verify: bool | str = True if verify is None else verify
         self._session.trust_env = False
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Release the connection pool. ``abort`` also cuts the requests in flight, and
+        refuses new ones, so that a process stopping need not wait for a slow API (the
+        interpreter joins the worker threads on exit)."""
+        if abort:
+            with self._in_flight_lock:
+                self._aborted = True
+                guards = list(self._in_flight)
+            for guard in guards:
+                guard.expire()
         self._session.close()
 
     def job_url(self, workspace_id: str, job_id: str) -> str:
@@ -276,11 +294,17 @@ class ConvocoreClient:
     def jobs_url(self, workspace_id: str) -> str:
         return f"{self.api.base_url}/workspaces/{quote(workspace_id, safe='')}/crawler/jobs"
 
-    def get_job(self, workspace_id: str, token: Secret, job_id: str, deadline: float) -> ApiResult:
+    def get_job(
+        self,
+        workspace_id: str,
+        token: Secret,
+        job_id: str,
+        deadline: float,
+        trace: ProbeTrace | None = None,
+    ) -> ApiResult:
         """The ``data`` object of one job, validated to be an object for that job."""
-        result = _object_data(
-            self.get(workspace_id, token, self.job_url(workspace_id, job_id), None, deadline)
-        )
+        url = self.job_url(workspace_id, job_id)
+        result = _object_data(self.get(workspace_id, token, url, None, deadline, trace=trace))
         if not result.ok:
             return result
         answered_id = result.data.get("id")
@@ -340,10 +364,15 @@ class ConvocoreClient:
         url: str,
         params: dict[str, str] | None,
         deadline: float,
+        *,
+        trace: ProbeTrace | None = None,
     ) -> ApiResult:
         """GET with at most one retry: on connection errors and 5xx, and on 429 when the
-        server's ``Retry-After`` fits before the deadline. 4xx is never retried."""
-        result = self._attempt(workspace_id, token, url, params, deadline)
+        server's ``Retry-After`` fits before the deadline. 4xx is never retried.
+
+        ``trace`` (``/probe?debug=true``) receives every HTTP attempt and the retry decision.
+        """
+        result = self._attempt(workspace_id, token, url, params, deadline, trace=trace)
         retry = False
         if result.reason in ("connection", "server_error"):
             retry = deadline - time.monotonic() > _QUICK_RETRY_DELAY * 2
@@ -356,8 +385,13 @@ class ConvocoreClient:
                 "retrying upstream request",
                 extra={"workspace_id": workspace_id, "reason": result.reason},
             )
+            if trace is not None:
+                trace.note(f"retrying in {wait:.3f}s after {result.reason}")
             time.sleep(wait)
-            result = self._attempt(workspace_id, token, url, params, deadline)
+            result = self._attempt(workspace_id, token, url, params, deadline, trace=trace)
+        elif trace is not None and result.reason is not None:
+            why = _NO_RETRY.get(result.reason, "(this kind of failure is never retried)")
+            trace.note(f"not retried: {result.reason} {why}")
         return result
 
     def _attempt(
@@ -367,9 +401,22 @@ class ConvocoreClient:
         url: str,
         params: dict[str, str] | None,
         deadline: float,
+        *,
+        trace: ProbeTrace | None = None,
     ) -> ApiResult:
         target = url
         auth = _Bearer(token)
+
+        def observe(code: str, started: float, result: ApiResult | None) -> None:
+            seconds = time.monotonic() - started
+            self.observer.observe_request(workspace_id, code, seconds)
+            if trace is not None:
+                reason: str | None = "redirect"
+                detail = "followed: same API origin"
+                if result is not None:
+                    reason, detail = result.reason, result.detail
+                trace.attempt(Attempt(safe_url(target, params), code, seconds, reason, detail))
+
         for _ in range(_MAX_REDIRECTS + 1):
             started = time.monotonic()
             remaining = deadline - started
@@ -379,6 +426,11 @@ class ConvocoreClient:
             own_deadline = started + self.api.timeout_seconds
             code = "error"
             guard = _WATCHDOG.arm(min(own_deadline, deadline) + _WATCHDOG_GRACE)
+            with self._in_flight_lock:
+                if self._aborted:
+                    guard.disarm()
+                    return ApiResult(reason="connection", detail="exporter stopping")
+                self._in_flight.add(guard)
             _CURRENT.guard = guard
             response: requests.Response | None = None
             try:
@@ -402,6 +454,8 @@ class ConvocoreClient:
                 # Disarmed before the connection goes back to the pool.
                 guard.disarm()
                 _CURRENT.guard = None
+                with self._in_flight_lock:
+                    self._in_flight.discard(guard)
                 if response is not None:
                     response.close()
             if guard.fired and not result.ok:
@@ -412,15 +466,13 @@ class ConvocoreClient:
                 if response.status_code != 304 and location:
                     next_url = urljoin(target, location)
                     if _same_origin(next_url, self.api.base_url):
-                        self.observer.observe_request(
-                            workspace_id, code, time.monotonic() - started
-                        )
+                        observe(code, started, None)
                         target, params = next_url, None
                         continue
                     result = ApiResult(
                         reason="invalid_response", detail="redirect off the API host"
                     )
-            self.observer.observe_request(workspace_id, code, time.monotonic() - started)
+            observe(code, started, result)
             return result
         return ApiResult(reason="invalid_response", detail="too many redirects")
 

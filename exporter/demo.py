@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import paging
+from .stoppable import PromptShutdownMixin
 
 DEMO_WORKSPACE = "ws-demo"
 DEMO_TOKEN = "vg_demo_secret_token"  # noqa: S105 - the simulator's own, not a real secret
@@ -292,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class DemoServer(ThreadingHTTPServer):
+class DemoServer(PromptShutdownMixin, ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, api: DemoApi, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import metrics
-from .cli import build_parser
+from .cli import build_parser, shown_default
 
 
 def metrics_table() -> str:
@@ -40,20 +40,16 @@ def flags_table() -> str:
     parser = build_parser()
     lines = ["| flag | default | meaning |", "|---|---|---|"]
     for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "version"):
+        if not action.option_strings or action.dest == "help":
             continue
         flag = max(action.option_strings, key=len)
         if action.metavar and action.nargs != 0:
             flag = f"{flag} {action.metavar}"
-        default = action.default
-        if action.dest == "listen":
-            shown = ":19417"
-        elif isinstance(default, bool) or default is None:
-            shown = ""
-        else:
-            shown = f"`{default}`"
-        help_text = (action.help or "").replace("%(default)s", str(default))
-        lines.append(f"| `{flag}` | {shown} | {help_text} |")
+        shown = shown_default(action)
+        meaning = action.help or ""
+        if action.choices:
+            meaning += "; one of " + ", ".join(f"`{choice}`" for choice in action.choices)
+        lines.append(f"| `{flag}` | {f'`{shown}`' if shown else ''} | {meaning} |")
     return "\n".join(lines)
 
 

@@ -233,8 +233,8 @@ SCRAPE_DURATION = MetricDef(
 BUILD_INFO = MetricDef(
     PREFIX + "exporter_build_info",
     "gauge",
-    "The exporter's version; always 1.",
-    ("version",),
+    "The exporter's version, the revision it was built from and the Python running it; always 1.",
+    ("version", "revision", "pythonversion"),
     "the exporter",
 )
 

@@ -17,8 +17,8 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import __version__
 from .collect import Exporter
 from .config import is_identifier
+from .debug import probe_report
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
@@ -34,6 +35,8 @@ from .exposition import (
     wants_openmetrics,
 )
 from .landing import landing_page
+from .stoppable import PromptShutdownMixin
+from .trace import ProbeTrace
 from .web.auth import WWW_AUTHENTICATE
 from .web.httpserver import TLSThreadingHTTPServer
 from .web.ratelimit import TokenBucket
@@ -50,7 +53,65 @@ class ServerOptions:
     default_timeout: float = 10.0
     timeout_offset: float = 0.5
     reload: Callable[[], str | None] | None = None
-    """Re-reads the config; returns an error message, or None on success."""
+    """Re-reads the config; returns an error message, or None on success. None: there is
+    nothing to re-read (``--demo``)."""
+    lifecycle: bool = False
+    """Whether ``POST /-/reload`` is allowed (``--web.enable-lifecycle``)."""
+    telemetry_path: str = "/metrics"
+    demo: bool = False
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """What the web config decides for every request: who may in (basic auth, client
+    certificate names, the rate limit), which extra headers go out, and the TLS context for
+    new connections."""
+
+    authenticate: Callable[[str | None], bool] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = None
+    client_allowed: Callable[[Any], bool] | None = None
+    limiter: TokenBucket | None = None
+
+
+class WebHolder:
+    """The current :class:`WebSettings`, shared by every listener. A reload replaces
+    ``current`` whole, so a request sees either the old settings or the new ones."""
+
+    def __init__(self, settings: WebSettings | None = None) -> None:
+        self.current = settings or WebSettings()
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (RFC 9110 section 12.5.3).
+
+    ``gzip;q=0`` refuses it; without a ``gzip`` entry, ``*`` decides; q-values that do not
+    parse count as 0.
+    """
+    if not header:
+        return False
+    explicit: float | None = None
+    wildcard: float | None = None
+    for part in header.split(","):
+        coding, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, text = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(text.strip())
+                except ValueError:
+                    quality = 0.0
+                if not 0.0 <= quality <= 1.0:
+                    quality = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            explicit = quality if explicit is None else max(explicit, quality)
+        elif coding == "*":
+            wildcard = quality
+    if explicit is not None:
+        return explicit > 0
+    return wildcard is not None and wildcard > 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -69,134 +130,49 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.client_address[0], "line": format % args})
 
-    def _send(
+    def _respond(
         self,
         status: int,
-        body: bytes,
+        body: bytes | Iterable[bytes],
         content_type: str = "text/plain; charset=utf-8",
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        accept_encoding = self.headers.get("Accept-Encoding", "")
-        if len(body) > 1024 and "gzip" in accept_encoding.lower():
-            body = gzip.compress(body, compresslevel=1)
-            headers = {**(headers or {}), "Content-Encoding": "gzip"}
+        """The one way every route answers: status, headers, gzip and framing.
+
+        ``bytes`` go out whole with a ``Content-Length`` (gzipped above 1 KiB when the client
+        accepts it). An iterable of pieces (an exposition) is streamed with chunked encoding
+        and gzipped on the fly, so a large scrape is never held in memory at once; HTTP/1.0
+        clients, which know no chunking, get it joined.
+        """
+        gzipped = accepts_gzip(self.headers.get("Accept-Encoding"))
+        if not isinstance(body, bytes) and self.request_version != "HTTP/1.1":
+            body = b"".join(body)
+        if isinstance(body, bytes):
+            gzipped = gzipped and len(body) > 1024
+            if gzipped:
+                body = gzip.compress(body, compresslevel=1)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if isinstance(body, bytes):
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        for name, value in self.server.extra_headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _deadline(self) -> float:
-        options = self.server.options
-        timeout = options.default_timeout
-        header = self.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
-        if header:
-            try:
-                value = float(header)
-            except ValueError:
-                value = 0.0
-            if 0 < value < 3600:
-                timeout = value
-        return time.monotonic() + max(_MIN_DEADLINE, timeout - options.timeout_offset)
-
-    def _admitted(self) -> bool:
-        refusal = self.server.refusal(self.connection)  # client certificate names, rate limit
-        if refusal is not None:
-            self.close_connection = refusal[0] == 403
-            self._send(*refusal)
-        return refusal is None
-
-    def _authorized(self) -> bool:
-        check = self.server.authenticate
-        if check is None or check(self.headers.get("Authorization")):
-            return True
-        self._send(
-            401,
-            b"Unauthorized\n",
-            headers={"WWW-Authenticate": WWW_AUTHENTICATE},
-        )
-        return False
-
-    def do_HEAD(self) -> None:
-        self.do_GET()
-
-    def do_GET(self) -> None:
-        if not self._admitted():
-            return
-        url = urlsplit(self.path)
-        path = url.path
-        if path in ("/-/healthy", "/-/ready"):
-            # Open without credentials, so orchestrator probes need none: they reveal
-            # nothing and never call upstream.
-            self._send(200, b"Healthy\n" if path == "/-/healthy" else b"Ready\n")
-            return
-        if not self._authorized():
-            return
-        if path == "/metrics":
-            self._metrics(parse_qs(url.query))
-        elif path == "/probe":
-            self._probe(parse_qs(url.query))
-        elif path == "/sd":
-            self._sd()
-        elif path == "/":
-            self._send(200, landing_page(self.server.exporter.config), "text/html; charset=utf-8")
-        elif path == "/-/reload":
-            self._send(405, b"Use POST to reload the config.\n", headers={"Allow": "POST"})
-        else:
-            self._send(404, b"Not found\n")
-
-    def do_POST(self) -> None:
-        if not self._admitted():
-            return
-        if urlsplit(self.path).path != "/-/reload":
-            self._send(405, b"Method not allowed\n", headers={"Allow": "GET"})
-            return
-        if not self._authorized():
-            return
-        reload = self.server.options.reload
-        if reload is None:
-            self._send(400, b"This exporter has no config file to reload.\n")
-            return
-        error = reload()
-        if error is None:
-            self._send(200, b"Config reloaded.\n")
-        else:
-            self._send(
-                500, f"Reload failed, the last good config keeps serving: {error}\n".encode()
-            )
-
-    def do_PUT(self) -> None:
-        self.do_POST()
-
-    def _write(self, families: list[Family]) -> None:
-        """Stream the exposition with chunked encoding (whole, for HTTP/1.0 clients), so a
-        large scrape is never held in memory at once."""
-        openmetrics = wants_openmetrics(self.headers.get("Accept"))
-        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
-        pieces = iter_exposition(families, openmetrics)
-        if self.request_version != "HTTP/1.1":
-            self._send(200, b"".join(pieces), content_type)
-            return
-        gzipped = "gzip" in self.headers.get("Accept-Encoding", "").lower()
-        compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzipped else None
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Transfer-Encoding", "chunked")
-        if compressor is not None:
-            self.send_header("Content-Encoding", "gzip")
-        for name, value in self.server.extra_headers.items():
+        for name, value in self.server.web.current.headers.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command == "HEAD":
             return
+        if isinstance(body, bytes):
+            self.wfile.write(body)
+            return
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzipped else None
         buffer: list[bytes] = []
         size = 0
-        for piece in pieces:
+        for piece in body:
             data = piece if compressor is None else compressor.compress(piece)
             buffer.append(data)
             size += len(data)
@@ -212,6 +188,98 @@ class Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
 
+    def _deadline(self) -> float:
+        options = self.server.options
+        timeout = options.default_timeout
+        header = self.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        if header:
+            try:
+                value = float(header)
+            except ValueError:
+                value = 0.0
+            if 0 < value < 3600:
+                timeout = value
+        return time.monotonic() + max(_MIN_DEADLINE, timeout - options.timeout_offset)
+
+    def _admitted(self) -> bool:
+        """False (and answered) when the server refuses the request before any route: a
+        client certificate without an allowed name (403), or the rate limit (429)."""
+        refusal = self.server.refusal(self.connection)
+        if refusal is not None:
+            self.close_connection = refusal[0] == 403
+            self._respond(*refusal)
+        return refusal is None
+
+    def _authorized(self) -> bool:
+        check = self.server.web.current.authenticate
+        if check is None or check(self.headers.get("Authorization")):
+            return True
+        self._respond(401, b"Unauthorized\n", headers={"WWW-Authenticate": WWW_AUTHENTICATE})
+        return False
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        if not self._admitted():
+            return
+        url = urlsplit(self.path)
+        path = url.path
+        if path in ("/-/healthy", "/-/ready"):
+            # Open without credentials, so orchestrator probes need none: they reveal
+            # nothing and never call upstream.
+            self._respond(200, b"Healthy\n" if path == "/-/healthy" else b"Ready\n")
+            return
+        if not self._authorized():
+            return
+        if path == self.server.options.telemetry_path:
+            self._metrics(parse_qs(url.query))
+        elif path == "/probe":
+            self._probe(parse_qs(url.query))
+        elif path == "/sd":
+            self._sd()
+        elif path == "/":
+            self._respond(200, self._landing(), "text/html; charset=utf-8")
+        elif path == "/-/reload":
+            self._respond(405, b"Use POST to reload the config.\n", headers={"Allow": "POST"})
+        else:
+            self._respond(404, b"Not found\n")
+
+    def do_POST(self) -> None:
+        if not self._admitted():
+            return
+        if urlsplit(self.path).path != "/-/reload":
+            self._respond(405, b"Method not allowed\n", headers={"Allow": "GET"})
+            return
+        if not self._authorized():
+            return
+        options = self.server.options
+        if not options.lifecycle:
+            self._respond(
+                403,
+                b"Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle "
+                b"to reload over HTTP, or send it SIGHUP.\n",
+            )
+            return
+        if options.reload is None:
+            self._respond(400, b"Running with --demo: there is no config file to re-read.\n")
+            return
+        error = options.reload()
+        if error is None:
+            self._respond(200, b"Config reloaded.\n")
+        else:
+            self._respond(
+                500, f"Reload failed, the last good config keeps serving: {error}\n".encode()
+            )
+
+    def do_PUT(self) -> None:
+        self.do_POST()
+
+    def _write(self, families: list[Family]) -> None:
+        openmetrics = wants_openmetrics(self.headers.get("Accept"))
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        self._respond(200, iter_exposition(families, openmetrics), content_type)
+
     def _metrics(self, query: dict[str, list[str]]) -> None:
         jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")
         self._write(self.server.exporter.collect(self._deadline(), jobs=jobs))
@@ -221,17 +289,31 @@ class Handler(BaseHTTPRequestHandler):
         for name in ("workspace_id", "job_id"):
             values = query.get(name, [])
             if len(values) != 1 or not is_identifier(values[0]):
-                self._send(
+                self._respond(
                     400, f"Parameter {name} must be given once, a plain identifier.\n".encode()
                 )
                 return
             ids.append(values[0])
         workspace_id, job_id = ids
-        result = self.server.exporter.probe(self._deadline(), workspace_id, job_id)
+        debug = query.get("debug", ["false"])[-1].lower() in ("true", "1", "yes")
+        trace = ProbeTrace() if debug else None
+        started = time.monotonic()
+        deadline = self._deadline()
+        result = self.server.exporter.probe(deadline, workspace_id, job_id, trace)
         if isinstance(result, str):
-            self._send(404, f"Unknown probe target: {result}.\n".encode())
-            return
-        self._write(result)
+            self._respond(404, f"Unknown probe target: {result}.\n".encode())
+        elif trace is not None:
+            report = probe_report(
+                workspace_id,
+                job_id,
+                trace,
+                result,
+                seconds=time.monotonic() - started,
+                budget=deadline - started,
+            )
+            self._respond(200, report)
+        else:
+            self._write(result)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")
@@ -251,10 +333,15 @@ class Handler(BaseHTTPRequestHandler):
             }
             for target in self.server.exporter.targets(self._deadline())
         ]
-        self._send(200, json.dumps(groups).encode(), "application/json")
+        self._respond(200, json.dumps(groups).encode(), "application/json")
+
+    def _landing(self) -> bytes:
+        return landing_page(
+            self.server.exporter, self.server.options.telemetry_path, self.server.options.demo
+        )
 
 
-class ExporterServer(TLSThreadingHTTPServer):
+class ExporterServer(PromptShutdownMixin, TLSThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
 
@@ -263,26 +350,39 @@ class ExporterServer(TLSThreadingHTTPServer):
         address: tuple[str, int],
         exporter: Exporter,
         options: ServerOptions | None = None,
-        authenticate: Callable[[str | None], bool] | None = None,
-        extra_headers: dict[str, str] | None = None,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        client_allowed: Callable[[Any], bool] | None = None,
-        limiter: TokenBucket | None = None,
+        web: WebHolder | None = None,
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
-        self.authenticate = authenticate
-        self.extra_headers = extra_headers or {}
+        self.web = web or WebHolder()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(
-            address,
-            Handler,
-            ssl_context=ssl_context,
-            client_allowed=client_allowed,
-            limiter=limiter,
-        )
+        super().__init__(address, Handler, ssl_context=self.web.current.ssl_context)
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Read for every new connection, from the shared holder (a reload may swap it)."""
+        return self.web.current.ssl_context
+
+    @ssl_context.setter
+    def ssl_context(self, _value: ssl.SSLContext | None) -> None:
+        pass  # the holder decides; the base class assigns its constructor argument here
+
+    @property
+    def client_allowed(self) -> Callable[[Any], bool] | None:
+        return self.web.current.client_allowed
+
+    @client_allowed.setter
+    def client_allowed(self, _value: Callable[[Any], bool] | None) -> None:
+        pass  # as ssl_context: read from the holder
+
+    @property
+    def limiter(self) -> TokenBucket | None:
+        return self.web.current.limiter
+
+    @limiter.setter
+    def limiter(self, _value: TokenBucket | None) -> None:
+        pass  # as ssl_context: read from the holder
 
     @property
     def url(self) -> str:
@@ -292,7 +392,7 @@ class ExporterServer(TLSThreadingHTTPServer):
         scheme = "http" if self.ssl_context is None else "https"
         return f"{scheme}://{shown}:{port}"
 
-    def start(self, poll_interval: float = 0.5) -> threading.Thread:
+    def start(self, poll_interval: float | None = None) -> threading.Thread:
         thread = threading.Thread(
             target=self.serve_forever, args=(poll_interval,), name="http", daemon=True
         )

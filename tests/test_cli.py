@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+from pathlib import Path
 
+import pytest
 import requests
 
 from exporter.demo import DEMO_TOKEN
@@ -19,25 +24,41 @@ from .processes import free_port, spawn_exporter
 P = "convocore_crawler_"
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "exporter", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         check=False,
+        cwd=cwd,
     )
 
 
-def test_help_documents_every_flag():
+def wait_ready(base: str) -> bool:
+    def ready() -> bool:
+        try:
+            return requests.get(base + "/-/ready", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    return wait_for(ready, 30)
+
+
+def test_help_documents_every_flag_with_defaults_as_written():
     result = run("--help")
     assert result.returncode == 0
     for flag in (
         "--config.file",
         "--config.check",
         "--web.listen-address",
+        "--web.telemetry-path",
         "--web.config.file",
+        "--web.enable-lifecycle",
         "--once",
         "--demo",
         "--log.level",
@@ -46,9 +67,65 @@ def test_help_documents_every_flag():
         "--scrape.default-timeout",
         "--shard",
         "--total-shards",
+        "--version",
     ):
         assert flag in result.stdout, flag
-    assert "19417" in result.stdout
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    for default in (
+        "(default: :19417)",
+        "(default: 10s)",
+        "(default: 500ms)",
+        "(default: config.yaml)",
+        "(default: /metrics)",
+        "(one of debug, info, warn, error; default: info)",
+    ):
+        assert default in text, default
+    assert "None" not in result.stdout
+    assert "(default: False)" not in result.stdout
+
+
+def test_the_example_config_passes_config_check_once_the_token_is_set():
+    example = str(ROOT / "config.example.yaml")
+    result = run("--config.check", "--config.file", example, env={"CONVOCORE_TOKEN": TOKEN})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "OK\n", "")
+    unset = {k: v for k, v in os.environ.items() if k != "CONVOCORE_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config.check", "--config.file", example],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=unset,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"{example}: workspaces[0].token: environment variable CONVOCORE_TOKEN is not set\n"
+    )
+
+
+def test_one_name_for_the_config_file_everywhere():
+    assert "config.yaml" in (ROOT / ".gitignore").read_text().splitlines()
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    other_name = "config" + ".yml"  # spelled so that this file does not contain it
+    for name in tracked:
+        path = ROOT / name
+        if path.is_file() and path.suffix not in (".png", ".gz"):
+            assert other_name not in path.read_text(errors="replace"), name
+
+
+def test_without_a_config_file_one_message_names_the_flags(tmp_path):
+    result = run(cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "no config file: config.yaml does not exist. Copy config.example.yaml to config.yaml "
+        "or pass --config.file PATH; or run with --demo to try the exporter against a simulated "
+        "Convocore API.\n"
+    )
 
 
 def test_config_check(tmp_path):
@@ -65,10 +142,10 @@ def test_config_check(tmp_path):
     assert TOKEN not in result.stderr
 
 
-def test_once_prints_one_scrape(fake, tmp_path):
+def test_once_prints_one_scrape_and_exits_1_when_a_job_is_down(fake, tmp_path):
     fake.set_jobs("ws-1", {"j1": full_job("j1", "ws-1"), "j2": full_job("j2", "ws-1")})
     fake.fail(fake.job_path("ws-1", "j2"), Fault(404, {"message": "gone"}))
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(
         config_yaml(
             fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1, j2]\n"
@@ -77,9 +154,10 @@ def test_once_prints_one_scrape(fake, tmp_path):
     result = run(
         "--once", "--config.file", str(path), "--log.level", "debug", env={"CONVOCORE_TOKEN": TOKEN}
     )
-    assert result.returncode == 0, result.stderr
-    series = parse_exposition(result.stdout)
+    assert result.returncode == 1, result.stderr
+    series = parse_exposition(result.stdout)  # printed all the same
     assert value(series, P + "job_scraped_pages", workspace_id="ws-1", job_id="j1") == 40
+    assert value(series, P + "up", workspace_id="ws-1", job_id="j1") == 1
     assert value(series, P + "up", workspace_id="ws-1", job_id="j2") == 0
     assert (
         value(series, P + "error_info", workspace_id="ws-1", job_id="j2", reason="not_found") == 1
@@ -87,6 +165,96 @@ def test_once_prints_one_scrape(fake, tmp_path):
     assert TOKEN not in result.stdout + result.stderr
     assert 'level=warning logger=exporter.collect msg="job is down"' in result.stderr
     assert "workspace_id=ws-1 job_id=j2 reason=not_found" in result.stderr
+    assert 'msg="a job is down" down_jobs=1' in result.stderr
+
+    # The same jobs, all up: exit 0.
+    path.write_text(
+        config_yaml(fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n")
+    )
+    result = run("--once", "--config.file", str(path), env={"CONVOCORE_TOKEN": TOKEN})
+    assert result.returncode == 0, result.stderr
+    assert value(parse_exposition(result.stdout), P + "up", workspace_id="ws-1", job_id="j1") == 1
+
+    # A wrong secret: every job is down as unauthorized.
+    result = run("--once", "--config.file", str(path), env={"CONVOCORE_TOKEN": "vg_wrong"})
+    assert result.returncode == 1
+    series = parse_exposition(result.stdout)
+    assert (
+        value(series, P + "error_info", workspace_id="ws-1", job_id="j1", reason="unauthorized")
+        == 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("level", "shown"),
+    [("warn", True), ("warning", True), ("WARN", True), ("error", False)],
+)
+def test_log_level_warn_and_its_alias_warning(fake, tmp_path, level, shown):
+    fake.set_jobs("ws-1", {})
+    fake.fail(fake.job_path("ws-1", "j2"), Fault(404, {"message": "gone"}))
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        config_yaml(fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j2]\n")
+    )
+    result = run(
+        "--once", "--config.file", str(path), "--log.level", level, env={"CONVOCORE_TOKEN": TOKEN}
+    )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert ('level=warning logger=exporter.collect msg="job is down"' in result.stderr) is shown
+    assert not [line for line in lines if "level=info" in line or "level=debug" in line]
+    assert [line for line in lines if "level=error" in line] == [
+        line for line in lines if 'msg="a job is down"' in line
+    ]
+
+
+def test_an_unknown_log_level_is_refused():
+    result = run("--log.level", "verbose", "--demo")
+    assert result.returncode == 2
+    assert "invalid choice: 'verbose'" in result.stderr
+
+
+def test_version_prints_version_revision_build_date_and_python():
+    import platform
+
+    from exporter import __version__
+
+    result = run("--version", env={"CONVOCORE_EXPORTER_REVISION": "0123abc"})
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"convocore-crawler-exporter, version {__version__} (revision: 0123abc)"
+    assert lines[1].startswith("  build date: ") and len(lines[1]) > len("  build date: ")
+    assert lines[2] == f"  python version: {platform.python_version()}"
+    assert len(lines) == 3
+
+    result = run(
+        "--version",
+        env={
+            "CONVOCORE_EXPORTER_REVISION": "",
+            "CONVOCORE_EXPORTER_BUILD_DATE": "20260102-03:04:05",
+        },
+    )
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    assert f"(revision: {head or 'unknown'})" in result.stdout
+    assert "  build date: 20260102-03:04:05\n" in result.stdout
+
+
+def test_build_info_carries_version_revision_and_python_version():
+    import platform
+
+    result = run(
+        "--demo",
+        "--once",
+        env={"CONVOCORE_EXPORTER_REVISION": "0123abc", "CONVOCORE_EXPORTER_BUILD_DATE": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    series = parse_exposition(result.stdout)
+    build = [labels for name, labels in series if name == P + "exporter_build_info"]
+    assert [dict(labels) for labels in build] == [
+        {"version": "0.1.0", "revision": "0123abc", "pythonversion": platform.python_version()}
+    ]
 
 
 def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
@@ -102,14 +270,7 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     )
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def ready() -> bool:
-            try:
-                return requests.get(base + "/-/ready", timeout=1).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        assert wait_for(ready, 30)
+        assert wait_ready(base)
         assert requests.get(base + "/-/healthy", timeout=5).text == "Healthy\n"
         metrics = requests.get(base + "/metrics", timeout=15)
         series = parse_exposition(metrics.text)
@@ -132,10 +293,20 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
         )
         landing = requests.get(base + "/", timeout=5)
         assert landing.headers["Content-Type"] == "text/html; charset=utf-8"
-        for text in ("ws-demo", "job-legacy (legacy-wiki)", 'href="metrics"'):
-            assert text in landing.text
+        for text in (
+            "Demo mode.",
+            "<td>ws-demo</td><td>job-legacy</td><td>legacy-wiki</td><td>failed</td>",
+            'href="probe?workspace_id=ws-demo&amp;job_id=job-legacy"',
+            'href="metrics"',
+            "<style>",
+        ):
+            assert text in landing.text, text
+        assert "<link" not in landing.text and "<script" not in landing.text
         assert requests.get(base + "/nope", timeout=5).status_code == 404
         assert requests.get(base + "/-/reload", timeout=5).status_code == 405
+        refused = requests.post(base + "/-/reload", timeout=5)
+        assert refused.status_code == 403
+        assert refused.text.startswith("Lifecycle API is not enabled")
         for body in (metrics.text, landing.text):
             assert DEMO_TOKEN not in body
     finally:
@@ -150,11 +321,162 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     assert DEMO_TOKEN not in out + err
 
 
-def test_listen_address_in_use_is_a_clear_error():
+def test_a_demo_reload_says_there_is_no_file_to_re_read():
+    port = free_port()
+    process = spawn_exporter(
+        "--demo", "--web.enable-lifecycle", "--web.listen-address", f"127.0.0.1:{port}"
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_ready(base)
+        answer = requests.post(base + "/-/reload", timeout=5)
+        assert (answer.status_code, answer.text) == (
+            400,
+            "Running with --demo: there is no config file to re-read.\n",
+        )
+        process.send_signal(signal.SIGHUP)
+        assert requests.get(base + "/-/healthy", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "SIGHUP: running with --demo, there is no config file to re-read" in err
+
+
+def _held_connection(port: int) -> socket.socket:
+    """A keep-alive connection left open (an idle Prometheus), which must not delay a stop."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_process_within_a_second(fake, tmp_path, stop):
+    fake.set_jobs("ws-1", {"j1": full_job("j1", "ws-1")})
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        config_yaml(fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n")
+    )
+    ports = [free_port(), free_port()]
+    args = ["--config.file", str(path), "--config.auto-reload-interval", "1s"]
+    for port in ports:
+        args += ["--web.listen-address", f"127.0.0.1:{port}"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CONVOCORE_TOKEN": TOKEN},
+    )
+    held = []
+    try:
+        for port in ports:
+            assert wait_ready(f"http://127.0.0.1:{port}")
+            scraped = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=15)
+            assert value(parse_exposition(scraped.text), P + "up", workspace_id="ws-1", job_id="j1")
+            held.append(_held_connection(port))
+        sent = time.monotonic()
+        process.send_signal(stop)
+        process.wait(timeout=20)
+        elapsed = time.monotonic() - sent
+    finally:
+        for sock in held:
+            sock.close()
+        if process.poll() is None:
+            process.kill()
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert f"signal={signal.Signals(stop).name}" in err
+    # Nothing polls on the way out: about 0.1 s here; the bound leaves room for a busy machine.
+    assert elapsed < 1.0, elapsed
+
+
+def test_a_stop_does_not_wait_for_an_upstream_request_in_flight(fake, tmp_path):
+    fake.fail(fake.job_path("ws-1", "j1"), Fault(hang=True))
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        config_yaml(
+            fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n"
+        ).replace("timeout_seconds: 2", "timeout_seconds: 60")
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "exporter", "--config.file", str(path)),
+            *("--web.listen-address", f"127.0.0.1:{port}", "--scrape.default-timeout", "60s"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CONVOCORE_TOKEN": TOKEN},
+    )
+    try:
+        assert wait_ready(base)
+        scrape = threading.Thread(target=_get_ignoring_errors, args=(base + "/metrics",))
+        scrape.start()
+        assert wait_for(lambda: fake.count(fake.job_path("ws-1", "j1")) == 1, 30)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=70)
+        elapsed = time.monotonic() - sent
+        scrape.join(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    # The upstream request would have held the exit for up to its 60 s timeout.
+    assert elapsed < 1.0, elapsed
+
+
+def _get_ignoring_errors(url: str) -> None:
+    with contextlib.suppress(requests.RequestException):
+        requests.get(url, timeout=90)
+
+
+def test_listen_address_in_use_is_a_clear_error_and_starts_nothing():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
         result = run("--demo", "--web.listen-address", f"127.0.0.1:{port}")
     assert result.returncode == 1
-    assert "cannot listen" in result.stderr
+    assert result.stderr == f"cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+def test_several_listen_addresses_and_a_telemetry_path():
+    first, second = free_port(), free_port()
+    process = spawn_exporter(
+        "--demo",
+        "--web.listen-address",
+        f":{first}",
+        "--web.listen-address",
+        f"127.0.0.1:{second}",
+        "--web.telemetry-path",
+        "/internal/metrics",
+    )
+    try:
+        for port in (first, second):
+            base = f"http://127.0.0.1:{port}"
+            assert wait_ready(base)
+            answer = requests.get(base + "/internal/metrics", timeout=15)
+            assert answer.status_code == 200
+            series = parse_exposition(answer.text)
+            assert value(series, P + "up", workspace_id="ws-demo", job_id="job-docs") == 1
+            assert requests.get(base + "/metrics", timeout=5).status_code == 404
+            assert 'href="internal/metrics"' in requests.get(base + "/", timeout=5).text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert err.count("msg=listening") == 2
+    assert f"address=http://:{first}" in err or f"address=http://0.0.0.0:{first}" in err
+    assert f"address=http://127.0.0.1:{second}" in err
+
+
+def test_a_bad_telemetry_path_is_refused():
+    result = run("--demo", "--web.telemetry-path", "metrics")
+    assert result.returncode == 2
+    assert "expected a path such as /metrics" in result.stderr

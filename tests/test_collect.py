@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 import time
 from typing import Any
 
 import pytest
+
+from exporter.version import build_info
 
 from .conftest import config_yaml, names, value
 from .fakeapi import FakeConvocore, Fault, envelope, full_job
@@ -77,7 +80,13 @@ def test_every_metric_of_a_realistic_job_is_exact(fake, start_exporter):
     assert value(series, P + "job_scraped_pages", workspace_id=WS, job_id="job-ok") == 7
     assert value(series, P + "api_requests_total", workspace_id=WS, code="200") == 2
     assert value(series, P + "api_request_duration_seconds_count", workspace_id=WS) == 2
-    assert value(series, P + "exporter_build_info", version="0.1.0") == 1
+    build = [labels for name, labels in series if name == P + "exporter_build_info"]
+    assert len(build) == 1 and series[(P + "exporter_build_info", build[0])] == 1
+    assert dict(build[0]) == {
+        "version": "0.1.0",
+        "revision": build_info().revision,
+        "pythonversion": platform.python_version(),
+    }
     assert not [k for k in series if k[0].endswith("_created")]
 
 

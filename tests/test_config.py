@@ -60,7 +60,7 @@ def test_secrets_never_show_in_repr_or_str():
 
 def test_token_file_is_read_and_stripped_of_its_trailing_newline(tmp_path):
     (tmp_path / "secret").write_text(SECRET + "\n")
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text("workspaces:\n  - id: w\n    token_file: secret\n    jobs: [j]\n")
     config = load_config(str(path))
     assert config.workspaces[0].token.reveal() == SECRET
@@ -68,7 +68,7 @@ def test_token_file_is_read_and_stripped_of_its_trailing_newline(tmp_path):
 
 
 def test_a_plaintext_token_in_a_world_readable_file_is_a_warning(tmp_path):
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(f"workspaces:\n  - id: w\n    token: {SECRET}\n    jobs: [j]\n")
     os.chmod(path, 0o644)
     config = load_config(str(path))

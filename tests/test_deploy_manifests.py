@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 COMPOSE = ROOT / "deploy" / "compose"
 EXPORTER_PORT = 19417
-CONFIG_PATH = "/etc/convocore-exporter/config.yml"
+CONFIG_PATH = "/etc/convocore-exporter/config.yaml"
 POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
 
 Obj = dict[str, Any]
@@ -249,10 +249,10 @@ def test_token_comes_from_the_secret_and_only_through_the_environment(
     assert secret["kind"] == "Secret"
     assert ref["name"] == secret["metadata"]["name"]
     assert ref["key"] in secret["stringData"]
-    config = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yml"])
+    config = yaml.safe_load(one(objects, "ConfigMap")["data"]["config.yaml"])
     assert [w["token"] for w in config["workspaces"]] == ["${CONVOCORE_TOKEN}"]
     # Every variable the config refers to is set in the container.
-    text = one(objects, "ConfigMap")["data"]["config.yml"]
+    text = one(objects, "ConfigMap")["data"]["config.yaml"]
     assert set(re.findall(r"\$\{(\w+)\}", text)) <= set(env)
 
 
@@ -360,9 +360,9 @@ def test_generator_rejects_a_file_without_groups(tmp_path: Path) -> None:
 def example_configs(tmp_path: Path) -> list[Path]:
     """The ConfigMap's config and the Compose example, as files."""
     configmap = one(load_yaml_documents(KUBERNETES / "common" / "configmap.yaml"), "ConfigMap")
-    from_configmap = tmp_path / "configmap-config.yml"
-    from_configmap.write_text(configmap["data"]["config.yml"])
-    return [from_configmap, COMPOSE / "config.example.yml"]
+    from_configmap = tmp_path / "configmap-config.yaml"
+    from_configmap.write_text(configmap["data"]["config.yaml"])
+    return [from_configmap, COMPOSE / "config.example.yaml"]
 
 
 def test_example_configs_pass_the_exporters_own_check(tmp_path: Path) -> None:
@@ -443,7 +443,7 @@ def test_compose_real_api_override_mounts_a_config_where_the_image_reads_it() ->
     assert service["command"] == [f"--config.file={CONFIG_PATH}"]
     mounts = bind_mounts(service)
     assert set(mounts) == {CONFIG_PATH}
-    assert mounts[CONFIG_PATH] == COMPOSE / "config.example.yml"
+    assert mounts[CONFIG_PATH] == COMPOSE / "config.example.yaml"
     # The token is required from the caller's environment, never given a default.
     assert re.fullmatch(r"\$\{CONVOCORE_TOKEN:\?.+\}", service["environment"]["CONVOCORE_TOKEN"])
     dockerfile = (ROOT / "Dockerfile").read_text()

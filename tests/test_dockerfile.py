@@ -213,7 +213,7 @@ def test_entrypoint_is_the_console_script_in_exec_form(final: Stage) -> None:
     assert exec_form(entrypoint.args) == ["convocore-crawler-exporter"]
     assert "convocore-crawler-exporter" in scripts
     (cmd,) = final.all("CMD")
-    assert exec_form(cmd.args) == ["--config.file=/etc/convocore-exporter/config.yml"]
+    assert exec_form(cmd.args) == ["--config.file=/etc/convocore-exporter/config.yaml"]
 
 
 def test_port_and_stop_signal(final: Stage) -> None:
@@ -333,7 +333,7 @@ def dockerignore_patterns() -> list[str]:
 
 def test_dockerignore_matcher() -> None:
     patterns = ["*", "!exporter/", "**/__pycache__"]
-    assert excluded_by_dockerignore("config.yml", patterns)
+    assert excluded_by_dockerignore("config.yaml", patterns)
     assert excluded_by_dockerignore(".git/HEAD", patterns)
     assert not excluded_by_dockerignore("exporter/cli.py", patterns)
     assert excluded_by_dockerignore("exporter/__pycache__/cli.cpython-311.pyc", patterns)
@@ -360,5 +360,5 @@ def test_build_context_holds_what_the_builder_copies_and_nothing_secret(
             if "__pycache__" in relative:
                 continue
             assert not excluded_by_dockerignore(relative, patterns), relative
-    for private in [".git/config", ".venv/pyvenv.cfg", ".tools/usr/bin/promtool", "config.yml"]:
+    for private in [".git/config", ".venv/pyvenv.cfg", ".tools/usr/bin/promtool", "config.yaml"]:
         assert excluded_by_dockerignore(private, patterns), private

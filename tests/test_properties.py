@@ -156,5 +156,5 @@ def _check_config(text: str, source: str) -> None:
 @SETTINGS
 @given(texts)
 def test_parse_config_takes_any_text(tmp_path_factory, text):
-    source = str(tmp_path_factory.getbasetemp() / "config.yml")
+    source = str(tmp_path_factory.getbasetemp() / "config.yaml")
     _check_config(text, source)

@@ -29,7 +29,7 @@ def write_config(path, base_url: str, jobs: str = "[job-a]", token: str = "token
 def setup_files(tmp_path, fake, token: str = TOKEN):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS), "job-b": full_job("job-b", WS)})
     (tmp_path / "token").write_text(token + "\n")  # the trailing newline is stripped
-    config = tmp_path / "config.yml"
+    config = tmp_path / "config.yaml"
     write_config(config, fake.base_url)
     return config
 
@@ -43,7 +43,7 @@ def test_post_reload_swaps_a_good_config_and_refuses_a_bad_one(
 ):
     path = setup_files(tmp_path, fake)
     config = load_config(str(path))
-    options = ServerOptions()
+    options = ServerOptions(lifecycle=True)
     running = start_exporter(config, options=options)
     options.reload = Reloader(running.exporter, str(path)).reload
     series = running.scrape()
@@ -144,6 +144,7 @@ def test_the_process_reloads_on_sighup_post_and_file_change(tmp_path, fake):
         f"127.0.0.1:{port}",
         "--config.auto-reload-interval",
         "100ms",
+        "--web.enable-lifecycle",
         "--log.level",
         "debug",
     )

@@ -71,7 +71,14 @@ def test_no_endpoint_and_no_log_line_shows_the_token(fake, start_exporter, captu
     fake.fail(fake.job_path(WS, "job-b"), Fault(500, f"<html>{TOKEN}?</html>", times=None))
     running = start_exporter(config_text(fake.base_url))
     bodies = []
-    for path in ("/", "/metrics", "/sd", "/probe?workspace_id=ws-123&job_id=job-a", "/nothing"):
+    for path in (
+        "/",
+        "/metrics",
+        "/sd",
+        "/probe?workspace_id=ws-123&job_id=job-a",
+        "/probe?workspace_id=ws-123&job_id=job-b&debug=true",
+        "/nothing",
+    ):
         answer = running.get(path)
         bodies.append(answer.text + str(answer.headers))
     answer = requests.post(running.url + "/-/reload", timeout=10)
@@ -122,13 +129,13 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_check_and_once_output_never_show_the_token(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
     fake.fail(fake.job_path(WS, "job-b"), Fault(401, {"message": f"bad token {TOKEN}"}))
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url))
     env = {"CONVOCORE_TOKEN": TOKEN}
     check = _run("--config.check", "--config.file", str(path), env=env)
     assert check.returncode == 0 and check.stdout == "OK\n"
     once = _run("--once", "--config.file", str(path), "--log.level", "debug", env=env)
-    assert once.returncode == 0
+    assert once.returncode == 1  # job-b is down (401)
     assert value(parse_exposition(once.stdout), P + "up", workspace_id=WS, job_id="job-a") == 1
     for output in (check.stdout, check.stderr, once.stdout, once.stderr):
         assert TOKEN not in output
@@ -141,7 +148,7 @@ def test_check_and_once_output_never_show_the_token(tmp_path, fake):
 
 def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
-    path = tmp_path / "config.yml"
+    path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url, f"token: {TOKEN}"))
     path.chmod(0o644)
     check = _run("--config.check", "--config.file", str(path), env={})
@@ -151,7 +158,7 @@ def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fa
         "use ${VAR} or token_file\n"
     )
     once = _run("--once", "--config.file", str(path), env={})
-    assert once.returncode == 0
+    assert once.returncode == 1  # job-b and job-c do not exist
     warned = [line for line in once.stderr.splitlines() if "plaintext token" in line]
     assert len(warned) == 1 and "level=warning" in warned[0]
     assert TOKEN not in once.stdout + once.stderr

@@ -29,6 +29,7 @@ def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_
         str(tmp_path / "web.yml"),
         "--config.auto-reload-interval",
         "200ms",
+        "--web.enable-lifecycle",
     )
     try:
 

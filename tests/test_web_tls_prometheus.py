@@ -140,7 +140,7 @@ def test_config_check_also_checks_the_web_config(
     monkeypatch.setenv("CONVOCORE_TOKEN", "token-for-the-check")
     # main() would replace the root log handlers of the whole test session.
     monkeypatch.setattr("exporter.cli.logs.setup", lambda *args, **kwargs: None)
-    config = tmp_path / "config.yml"
+    config = tmp_path / "config.yaml"
     config.write_text(
         "workspaces:\n  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [job-1]\n",
         encoding="utf-8",

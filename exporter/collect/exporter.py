@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..exposition import Family
+from ..trace import ProbeTrace
 from . import fetch, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
@@ -57,7 +58,8 @@ class Exporter:
         old.close()
 
     def close(self) -> None:
-        self._runtime.close()
+        """For good: upstream requests still in flight are cut (a reload lets them finish)."""
+        self._runtime.close(abort=True)
 
     def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
         """Fetch what is due and return this scrape's families.
@@ -80,8 +82,17 @@ class Exporter:
             rt, started, job_families(rt, selected, outcomes), self._process_collectors
         )
 
-    def probe(self, deadline: float, workspace_id: str, job_id: str) -> list[Family] | str:
-        """The families of one job (``/probe``), or why that job may not be probed."""
+    def probe(
+        self,
+        deadline: float,
+        workspace_id: str,
+        job_id: str,
+        trace: ProbeTrace | None = None,
+    ) -> list[Family] | str:
+        """The families of one job (``/probe``), or why that job may not be probed.
+
+        ``trace`` collects what was asked upstream, for ``/probe?debug=true``.
+        """
         rt = self._runtime
         ws = rt.workspaces.get(workspace_id)
         if ws is None:
@@ -96,7 +107,7 @@ class Exporter:
                     f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"
                 )
             selected = [Target(ws, job_id, "", explicit=True)]
-        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
+        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
         fetch.log_transitions(rt, outcomes)
         return job_families(rt, selected, outcomes)
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
-from .. import __version__, metrics
+from .. import metrics
 from ..exposition import Family, Sample, from_client_collector, render_labels
 from ..model import STATUSES, Job
+from ..version import build_info
 from .state import Key, Outcome, Runtime, Target
 
 ProcessCollector = Callable[[], list[Family]]
@@ -111,7 +112,13 @@ def exporter_families(
 ) -> list[Family]:
     """The build info, the job families, the exporter's own metrics and the scrape duration."""
     build = family(metrics.BUILD_INFO)
-    build.add(render_labels(metrics.BUILD_INFO.labels, (__version__,)), 1.0)
+    info = build_info()
+    build.add(
+        render_labels(
+            metrics.BUILD_INFO.labels, (info.version, info.revision, info.python_version)
+        ),
+        1.0,
+    )
     now = time.monotonic()
     for ws in rt.config.workspaces:
         backoff = rt.backoffs.get(ws.id)

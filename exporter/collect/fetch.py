@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from ..client import ApiResult
 from ..config import Workspace, is_identifier
 from ..model import Job, parse_job
+from ..trace import ProbeTrace
 from .state import Backoff, Fetch, JobState, Key, Listing, Outcome, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -45,8 +46,10 @@ def _note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
             backoff.strikes = 0
 
 
-def _fetch_job(rt: Runtime, ws: Workspace, job_id: str, deadline: float) -> ApiResult:
-    result = rt.client.get_job(ws.id, ws.token, job_id, deadline)
+def _fetch_job(
+    rt: Runtime, ws: Workspace, job_id: str, deadline: float, trace: ProbeTrace | None = None
+) -> ApiResult:
+    result = rt.client.get_job(ws.id, ws.token, job_id, deadline, trace)
     key = (ws.id, job_id)
     if result.ok:
         try:
@@ -154,9 +157,16 @@ def wait(fetches: Iterable[Fetch], deadline: float) -> None:
 
 
 def resolve(
-    rt: Runtime, targets: list[Target], listing_fetches: dict[str, Fetch], deadline: float
+    rt: Runtime,
+    targets: list[Target],
+    listing_fetches: dict[str, Fetch],
+    deadline: float,
+    trace: ProbeTrace | None = None,
 ) -> dict[Key, Outcome]:
-    """Each target's outcome: from memory when fresh, else fetched within ``deadline``."""
+    """Each target's outcome: from memory when fresh, else fetched within ``deadline``.
+
+    ``trace`` (one ``/probe?debug=true``) is told where the answer came from.
+    """
     now = time.monotonic()
     job_fetches: dict[Key, Fetch] = {}
     outcomes: dict[Key, Outcome] = {}
@@ -167,14 +177,17 @@ def resolve(
         ws = target.workspace
         state = rt.states.get(key)
         if not _needs_fetch(rt, state, now):
-            assert state is not None
+            assert state is not None and state.fetched_at is not None
             outcomes[key] = Outcome(True, None, state.job, state.last_success)
+            if trace is not None:
+                trace.note(_from_memory(rt, state, now))
         elif in_backoff(rt, ws.id, now):
             outcomes[key] = _down(rt, key, "rate_limited")
+            if trace is not None:
+                trace.note("not fetched: the workspace is in backoff after a 429")
         else:
-            job_fetches[key] = _start(
-                rt, key, functools.partial(_fetch_job, rt, ws, target.job_id, deadline)
-            )
+            work = functools.partial(_fetch_job, rt, ws, target.job_id, deadline, trace)
+            job_fetches[key] = _start(rt, key, work)
     wait([*job_fetches.values(), *listing_fetches.values()], deadline)
     for key, fetch in job_fetches.items():
         outcomes[key] = _settle(rt, key, fetch)
@@ -190,7 +203,19 @@ def resolve(
             reason = "rate_limited"
         last = listing.last_success if listing else None
         outcomes[target.key] = Outcome(reason is None, reason, job, last)
+        if trace is not None:
+            trace.note("served from the workspace's job listing (discover: true)")
     return outcomes
+
+
+def _from_memory(rt: Runtime, state: JobState, now: float) -> str:
+    assert state.job is not None and state.fetched_at is not None
+    age = now - state.fetched_at
+    if state.job.finished and not rt.config.api.refresh_finished:
+        why = f"the job is {state.job.status} and api.refresh_finished is false"
+    else:
+        why = f"api.min_refresh_interval is {rt.config.api.min_refresh_interval:g}s"
+    return f"served from memory, fetched {age:.1f}s ago: {why}"
 
 
 def _down(rt: Runtime, key: Key, reason: str) -> Outcome:

@@ -111,9 +111,11 @@ class Runtime:
         }
         own.start_runtime(config)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Stop fetching for this config; ``abort`` (the exporter stopping, not a reload)
+        also cuts the upstream requests in flight."""
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.client.close()
+        self.client.close(abort=abort)
 
     def job_labels(self, key: Key) -> str:
         """The rendered ``workspace_id``/``job_id`` label pair, shared by all of a job's series."""

@@ -1,0 +1,84 @@
+"""The plain-text report of ``/probe?...&debug=true``, as blackbox_exporter gives one.
+
+What was asked upstream (URLs without secrets, status, timing, retries), why the job is up or
+down, then the metrics the probe would have served.
+"""
+
+from __future__ import annotations
+
+from . import metrics
+from .exposition import Family, write_text
+from .trace import ProbeTrace
+
+EXPLAIN: dict[str, str] = {
+    "unauthorized": "the API refused the workspace secret (HTTP 401): check this workspace's token",
+    "forbidden": "the secret is valid but may not read this job (HTTP 403)",
+    "not_found": "the API does not know this job in this workspace (HTTP 404)",
+    "rate_limited": "the API asked to slow down (HTTP 429); the exporter backs off from this "
+    "workspace and serves the last good values meanwhile",
+    "bad_request": "the API refused the request (HTTP 4xx)",
+    "server_error": "the API failed (HTTP 5xx), also on the retry if there was time for one",
+    "timeout": "the API did not answer within api.timeout_seconds",
+    "connection": "no connection to the API (DNS, TCP or TLS failed, or it was cut mid-answer)",
+    "invalid_response": "the answer was not what the API documents (not JSON, wrong shape, "
+    "too large, or a redirect off the API host)",
+    "deadline": "the scrape deadline passed before the answer came",
+}
+
+
+def _up_and_reason(families: list[Family]) -> tuple[float | None, str | None]:
+    up: float | None = None
+    reason: str | None = None
+    for family in families:
+        if family.name not in (metrics.UP.name, metrics.ERROR_INFO.name):
+            continue
+        family.samples = list(family.samples)  # read here and again when written
+        for _, labels, value in family.samples:
+            if family.name == metrics.UP.name:
+                up = value
+            elif 'reason="' in labels:
+                reason = labels.rsplit('reason="', 1)[1].rstrip('"')
+    return up, reason
+
+
+def probe_report(
+    workspace_id: str,
+    job_id: str,
+    trace: ProbeTrace,
+    families: list[Family],
+    *,
+    seconds: float,
+    budget: float,
+) -> bytes:
+    up, reason = _up_and_reason(families)
+    lines = [
+        f"Probe of job {job_id} in workspace {workspace_id}",
+        f"Took {seconds:.3f}s of a {budget:.3f}s deadline",
+        "",
+        "Upstream:",
+    ]
+    events = trace.events()
+    if not events:
+        events = ["no request of its own: the probe shared a fetch already under way"]
+    number = 0
+    for event in events:
+        if isinstance(event, str):
+            lines.append(f"  - {event}")
+            continue
+        number += 1
+        outcome = "ok" if event.reason is None else event.reason
+        detail = f" ({event.detail})" if event.detail else ""
+        lines.append(
+            f"  {number}. GET {event.url} -> {event.status} in {event.seconds:.3f}s: "
+            f"{outcome}{detail}"
+        )
+    lines.append("")
+    if up == 1:
+        lines.append("Result: up (convocore_crawler_up 1)")
+    elif up == 0:
+        why = EXPLAIN.get(reason or "", "no reason recorded")
+        lines.append(f"Result: down (convocore_crawler_up 0), reason {reason}: {why}")
+    else:
+        lines.append("Result: no convocore_crawler_up sample")
+    lines += ["", "Metrics that would have been returned:", ""]
+    return "\n".join(lines).encode() + b"\n" + write_text(families)

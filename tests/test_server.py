@@ -1,0 +1,152 @@
+"""The HTTP side: one response writer (gzip negotiated from Accept-Encoding with q-values,
+framing), the lifecycle switch on POST /-/reload, and the landing page."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import pytest
+import requests
+
+from exporter.server import ServerOptions, accepts_gzip
+
+from .conftest import config_yaml, parse_exposition, value
+from .fakeapi import full_job
+
+WS = "ws-1"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", True),
+        ("GZip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("gzip;q=0, *", False),  # an explicit refusal beats the wildcard
+        ("*", True),
+        ("*;q=0", False),
+        ("identity", False),
+        ("deflate, br", False),
+        ("x-gzip", True),
+        ("gzipped", False),  # not a substring match
+        ("br;q=1, gzip;q=nonsense", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_accept_encoding_is_parsed_with_q_values(header, expected):
+    assert accepts_gzip(header) is expected
+
+
+def raw_get(running, path: str, accept_encoding: str | None) -> tuple[str, dict[str, str], bytes]:
+    """One HTTP/1.1 request on a real socket; returns status line, headers, raw body."""
+    host, port = running.server.server_address[:2]
+    lines = [f"GET {path} HTTP/1.1", "Host: x", "Connection: close"]
+    if accept_encoding is not None:
+        lines.append(f"Accept-Encoding: {accept_encoding}")
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    status, *header_lines = head.decode().split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, val = line.partition(": ")
+        headers[name.lower()] = val
+    if headers.get("transfer-encoding") == "chunked":
+        data = b""
+        while True:
+            size_line, body = body.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            if size == 0:
+                break
+            data, body = data + body[:size], body[size + 2 :]
+        body = data
+    return status, headers, body
+
+
+def jobs_config(fake, count: int = 2, names: dict[str, str] | None = None) -> str:
+    ids = [f"j{i}" for i in range(count)]
+    fake.set_jobs(WS, {i: full_job(i, WS) for i in ids})
+    jobs = "".join(
+        f"      - id: {i}\n" + (f"        name: '{names[i]}'\n" if names and i in names else "")
+        for i in ids
+    )
+    return config_yaml(
+        fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs:\n{jobs}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [("gzip", True), ("gzip;q=0", False), ("*", True), ("identity, *;q=0", False), (None, False)],
+)
+def test_every_route_negotiates_gzip_the_same_way(fake, start_exporter, accept_encoding, gzipped):
+    running = start_exporter(jobs_config(fake, 40))
+    for path in ("/metrics", "/probe?workspace_id=ws-1&job_id=j3", "/sd", "/"):
+        status, headers, body = raw_get(running, path, accept_encoding)
+        assert status == "HTTP/1.1 200 OK", path
+        assert ("content-encoding" in headers) is gzipped, path
+        text = (gzip.decompress(body) if gzipped else body).decode()
+        if path.startswith(("/metrics", "/probe")):
+            assert headers["transfer-encoding"] == "chunked"
+            assert (
+                value(parse_exposition(text), "convocore_crawler_up", workspace_id=WS, job_id="j3")
+                == 1
+            )
+        else:
+            assert int(headers["content-length"]) == len(body)
+            assert "j39" in text
+    # A small answer goes out as it is, whatever the client accepts.
+    status, headers, body = raw_get(running, "/-/healthy", accept_encoding)
+    assert (status, body, "content-encoding" in headers) == ("HTTP/1.1 200 OK", b"Healthy\n", False)
+
+
+def test_reload_over_http_needs_the_lifecycle_flag(fake, start_exporter):
+    calls = []
+
+    def reload() -> str | None:
+        calls.append(1)
+        return None
+
+    closed = start_exporter(jobs_config(fake), options=ServerOptions(reload=reload))
+    answer = requests.post(closed.url + "/-/reload", timeout=10)
+    assert answer.status_code == 403
+    assert answer.text == (
+        "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle "
+        "to reload over HTTP, or send it SIGHUP.\n"
+    )
+    assert calls == []
+    opened = start_exporter(jobs_config(fake), options=ServerOptions(reload=reload, lifecycle=True))
+    answer = requests.post(opened.url + "/-/reload", timeout=10)
+    assert (answer.status_code, answer.text, calls) == (200, "Config reloaded.\n", [1])
+
+
+def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
+    hostile = '<script>alert("x")</script> & co'
+    running = start_exporter(jobs_config(fake, 503, names={"j0": hostile}))
+    fake.set_jobs(WS, {"j0": full_job("j0", WS)})  # j1 and the rest are gone: 404
+    running.scrape()
+    page = running.get("/")
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    text = page.text
+    assert "<script" not in text and "<link" not in text
+    assert (
+        "<tr><td>ws-1</td><td>j0</td>"
+        "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</td>"
+        '<td>processing</td><td class="up">up</td>'
+    ) in text
+    assert (
+        '<tr><td>ws-1</td><td>j1</td><td></td><td></td><td class="down">down: not_found</td>'
+        in text
+    )
+    assert 'href="probe?workspace_id=ws-1&amp;job_id=j0"' in text
+    assert text.count("<tr><td>ws-1</td>") == 500
+    assert "<h2>Targets (503)</h2>" in text
+    assert '<tr><td colspan="7">and 3 more</td></tr>' in text
+    assert "Demo mode" not in text
