@@ -79,6 +79,31 @@ def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
     assert all(line.startswith(f"{broken}:") for line in lines)
 
 
+def test_workflows_pass_the_github_workflow_schema() -> None:
+    # SchemaStore's workflow schema, as the PyPI package check-jsonschema ships it.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            "--color",
+            "never",
+            str(CI),
+            str(RELEASE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (
+        0,
+        "ok -- validation done",
+        "",
+    )
+
+
 def test_every_action_is_pinned_to_a_version() -> None:
     for path in (CI, RELEASE):
         for name, job in load(path)["jobs"].items():
