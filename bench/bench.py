@@ -36,11 +36,20 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import Exporter, default_process_collectors
+from exporter import metrics, paging
+from exporter.collect import Exporter, default_process_collectors
+from exporter.collect.families import job_families
+from exporter.collect.own import OwnMetrics
+from exporter.collect.state import Outcome, Runtime
 from exporter.config import parse_config
 from exporter.demo import LIST_ITEM_OMITS
-from exporter.model import parse_job
+from exporter.exposition import write_text
+from exporter.metrics import JOB_LABELS
+from exporter.model import STATUSES, parse_job
 from exporter.server import ExporterServer, ServerOptions
 
 TOKEN = "vg_bench_secret_not_real"
@@ -117,7 +126,7 @@ class FakeWorkspace:
     jobs: int
     finished: float
     urls: int
-    pagination: str  # "page" or "cursor"
+    pagination: paging.Style
     bodies: dict[str, bytes]  # get-job answers, rendered once when they are small
     items: list[dict[str, Any]]  # list items
 
@@ -145,18 +154,7 @@ class FakeWorkspace:
         return envelope(make_job(ws, index, is_finished(index, self.finished), self.urls))
 
     def list_page(self, query: dict[str, str]) -> bytes:
-        limit = max(1, min(100, int(query.get("limit", "20"))))
-        if self.pagination == "cursor":
-            start = int(query.get("cursor") or "0")
-        else:
-            start = (max(1, int(query.get("page", "1"))) - 1) * limit
-        data: dict[str, Any] = {"jobs": self.items[start : start + limit]}
-        if self.pagination == "cursor":
-            more = start + limit < len(self.items)
-            data.update(nextCursor=str(start + limit) if more else None, hasMore=more)
-        else:
-            data.update(total=len(self.items), page=start // limit + 1, pageSize=limit)
-        return envelope(data)
+        return envelope(paging.window(self.items, query, self.pagination))
 
 
 def envelope(data: Any) -> bytes:
@@ -628,6 +626,103 @@ def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Ro
     return rows
 
 
+def samples_of(body: bytes) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
+    return {
+        (sample.name, frozenset(sample.labels.items()), sample.value)
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+    }
+
+
+def case_7(args: argparse.Namespace) -> list[Row]:
+    """The fast writer against prometheus_client's generate_latest, on the same job families.
+
+    Both start from the parsed jobs in memory; the prometheus_client side builds its
+    GaugeMetricFamily objects in a custom collector, as an exporter written on it would.
+    """
+    n = args.big_jobs
+    text = config_yaml(
+        "http://127.0.0.1:9/v3", concurrency=32, min_refresh="1h", workspaces={"ws-big": n}
+    )
+    config = parse_config(text, "<bench>", {"BENCH_TOKEN": TOKEN})
+    runtime = Runtime(config, OwnMetrics())
+    try:
+        selected = [runtime.explicit[("ws-big", job_id(i))] for i in range(n)]
+        outcomes = {
+            t.key: Outcome(
+                True, None, parse_job(make_job("ws-big", i, is_finished(i, 0.9), 0)), 1.7e9
+            )
+            for i, t in enumerate(selected)
+        }
+
+        def fast() -> bytes:
+            return write_text(job_families(runtime, selected, outcomes))
+
+        class Jobs:
+            """The same families, built the prometheus_client way from the same outcomes."""
+
+            def collect(self) -> Any:
+                rows = [(t, outcomes[t.key]) for t in selected]
+                up = GaugeMetricFamily(metrics.UP.name, metrics.UP.help, labels=JOB_LABELS)
+                last = GaugeMetricFamily(
+                    metrics.LAST_SUCCESS.name, metrics.LAST_SUCCESS.help, labels=JOB_LABELS
+                )
+                info = GaugeMetricFamily(
+                    metrics.JOB_INFO.name, metrics.JOB_INFO.help, labels=metrics.JOB_INFO.labels
+                )
+                status = GaugeMetricFamily(
+                    metrics.JOB_STATUS.name,
+                    metrics.JOB_STATUS.help,
+                    labels=metrics.JOB_STATUS.labels,
+                )
+                values = [
+                    (d, GaugeMetricFamily(d.name, d.help, labels=JOB_LABELS))
+                    for d in metrics.JOB_VALUES
+                ]
+                for target, outcome in rows:
+                    ids = [target.workspace.id, target.job_id]
+                    job = outcome.job
+                    assert job is not None and outcome.last_success is not None
+                    up.add_metric(ids, 1.0 if outcome.up else 0.0)
+                    last.add_metric(ids, outcome.last_success)
+                    extra = (job.primary_url, job.refresh_rate, job.processing_mode)
+                    flags = ("true" if job.deep else "false", "true" if job.use_proxy else "false")
+                    info.add_metric([*ids, target.name, *(e or "" for e in extra), *flags], 1.0)
+                    for state in STATUSES:
+                        status.add_metric([*ids, state], 1.0 if job.status == state else 0.0)
+                    for definition, family in values:
+                        value = definition.read(job)
+                        if value is not None:
+                            family.add_metric(ids, float(value))
+                yield from (up, last, info, status, *(f for _, f in values))
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(Jobs())  # type: ignore[arg-type]
+        fast_times, client_times = [], []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            fast_body = fast()
+            fast_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            client_body = generate_latest(registry)
+            client_times.append(time.perf_counter() - started)
+    finally:
+        runtime.close()
+    same = samples_of(fast_body) == samples_of(client_body)
+    fast_median, client_median = statistics.median(fast_times), statistics.median(client_times)
+    samples = sum(1 for line in fast_body.splitlines() if not line.startswith(b"#"))
+    return [
+        Row(
+            f"7. job families of {n} jobs ({samples} samples): fast writer vs generate_latest",
+            f"{client_median / fast_median:.1f}x faster (median {fast_median:.2f} s vs "
+            f"{client_median:.2f} s of {args.repeats}; same samples: {same})",
+            ">= 3x faster, the same samples",
+            client_median >= 3 * fast_median and same,
+            "" if same else "the two writers disagree",
+        )
+    ]
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -671,7 +766,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--cases", default="1,2,3,4,5,6", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -687,7 +782,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="jobs the sequential baseline fetches, its time scaled to --jobs (0: all)",
     )
-    parser.add_argument("--big-jobs", type=int, default=10_000, help="jobs in cases 5-6")
+    parser.add_argument("--big-jobs", type=int, default=10_000, help="jobs in cases 5-7")
     parser.add_argument("--big-urls", type=int, default=500, help="URLs per answer in 5-6")
     parser.add_argument(
         "--big-latency", type=float, default=0.005, help="upstream latency in 5-6 (seconds)"
@@ -713,6 +808,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_4(args, fake)
         if wanted & {5, 6}:
             rows += cases_5_6(args, fake, wanted)
+        if 7 in wanted:
+            rows += case_7(args)
     finally:
         fake.close()
     print(table(rows))

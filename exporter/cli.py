@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from . import __version__, logs
-from .collector import Exporter, default_process_collectors
+from .collect import Exporter, default_process_collectors
 from .config import Config, ConfigError, load_config, parse_config, parse_duration
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import write_text

@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -30,7 +30,6 @@ from requests.auth import AuthBase
 
 from . import __version__
 from .config import ApiConfig, Secret
-from .metrics import API_DURATION_BUCKETS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
 _QUICK_RETRY_DELAY = 0.1
 _MAX_RETRY_AFTER = 24 * 3600.0
+LIST_PAGE_LIMIT = 100
+MAX_LIST_PAGES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,50 +70,10 @@ class _Bearer(AuthBase):
         return "_Bearer(<redacted>)"
 
 
-class ApiStats:
-    """Thread-safe counters of upstream requests, their durations, and failed fetches."""
+class RequestObserver(Protocol):
+    """Where the client reports each HTTP request it makes (the exporter's own metrics)."""
 
-    def __init__(self, buckets: tuple[float, ...] = API_DURATION_BUCKETS) -> None:
-        self.buckets = buckets
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, str], int] = {}
-        self.errors: dict[tuple[str, str], int] = {}
-        # workspace -> (per-bucket counts (non-cumulative, +Inf last), sum, count)
-        self.durations: dict[str, tuple[list[int], float, int]] = {}
-
-    def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
-        with self._lock:
-            key = (workspace_id, code)
-            self.requests[key] = self.requests.get(key, 0) + 1
-            counts, total, count = self.durations.get(
-                workspace_id, ([0] * (len(self.buckets) + 1), 0.0, 0)
-            )
-            index = len(self.buckets)
-            for i, bound in enumerate(self.buckets):
-                if seconds <= bound:
-                    index = i
-                    break
-            counts[index] += 1
-            self.durations[workspace_id] = (counts, total + seconds, count + 1)
-
-    def count_error(self, workspace_id: str, reason: str) -> None:
-        with self._lock:
-            key = (workspace_id, reason)
-            self.errors[key] = self.errors.get(key, 0) + 1
-
-    def snapshot(
-        self,
-    ) -> tuple[
-        dict[tuple[str, str], int],
-        dict[tuple[str, str], int],
-        dict[str, tuple[list[int], float, int]],
-    ]:
-        with self._lock:
-            return (
-                dict(self.requests),
-                dict(self.errors),
-                {k: (list(c), s, n) for k, (c, s, n) in self.durations.items()},
-            )
+    def observe_request(self, workspace_id: str, code: str, seconds: float) -> None: ...
 
 
 def reason_for_status(status: int) -> str:
@@ -284,9 +245,9 @@ def _same_origin(a: str, b: str) -> bool:
 class ConvocoreClient:
     """One pooled connection set to the API, shared by every workspace and thread."""
 
-    def __init__(self, api: ApiConfig, stats: ApiStats) -> None:
+    def __init__(self, api: ApiConfig, observer: RequestObserver) -> None:
         self.api = api
-        self.stats = stats
+        self.observer = observer
         self._session = requests.Session()
         adapter = _WatchedAdapter(
             pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
@@ -327,17 +288,50 @@ class ConvocoreClient:
             return ApiResult(reason="invalid_response", detail="answer is for another job")
         return result
 
-    def list_jobs(
-        self,
-        workspace_id: str,
-        token: Secret,
-        params: dict[str, str],
-        deadline: float,
-    ) -> ApiResult:
-        """One page of the workspace's job list; ``data`` is the envelope's data object."""
-        return _object_data(
-            self.get(workspace_id, token, self.jobs_url(workspace_id), params, deadline)
-        )
+    def list_jobs(self, workspace_id: str, token: Secret, deadline: float) -> ApiResult:
+        """Every job of the workspace, following either pagination style the API speaks.
+
+        ``data`` is the list of raw job items (objects with a string ``id``). Cursor style
+        (``nextCursor``/``hasMore``) is followed while the answer has a new cursor; page style
+        (``page``/``pageSize``/``total``) until ``page * pageSize >= total`` or a short or empty
+        page. At most :data:`MAX_LIST_PAGES` pages are read; a repeated cursor ends the walk.
+        """
+        items: list[dict[str, Any]] = []
+        params: dict[str, str] = {"page": "1", "limit": str(LIST_PAGE_LIMIT)}
+        page = 1
+        seen_cursors: set[str] = set()
+        url = self.jobs_url(workspace_id)
+        for _ in range(MAX_LIST_PAGES):
+            result = _object_data(self.get(workspace_id, token, url, params, deadline))
+            if not result.ok:
+                return result
+            data = result.data
+            batch = data.get("jobs")
+            if not isinstance(batch, list):
+                return ApiResult(reason="invalid_response", detail="jobs is not a list")
+            items.extend(
+                item for item in batch if isinstance(item, dict) and isinstance(item.get("id"), str)
+            )
+            cursor = data.get("nextCursor")
+            if isinstance(cursor, str) and cursor:
+                if data.get("hasMore") is False or cursor in seen_cursors or not batch:
+                    break
+                seen_cursors.add(cursor)
+                params = {"cursor": cursor, "limit": str(LIST_PAGE_LIMIT)}
+                continue
+            if "nextCursor" in data or "hasMore" in data or not batch:
+                break  # a cursor-style answer without a next cursor is the last page
+            total = data.get("total")
+            size = data.get("pageSize")
+            page_size = size if isinstance(size, int) and size > 0 else len(batch)
+            if isinstance(total, int) and not isinstance(total, bool):
+                if page * page_size >= total:
+                    break
+            elif len(batch) < LIST_PAGE_LIMIT:
+                break
+            page += 1
+            params = {"page": str(page), "limit": str(LIST_PAGE_LIMIT)}
+        return ApiResult(data=items)
 
     def get(
         self,
@@ -418,13 +412,15 @@ class ConvocoreClient:
                 if response.status_code != 304 and location:
                     next_url = urljoin(target, location)
                     if _same_origin(next_url, self.api.base_url):
-                        self.stats.observe_request(workspace_id, code, time.monotonic() - started)
+                        self.observer.observe_request(
+                            workspace_id, code, time.monotonic() - started
+                        )
                         target, params = next_url, None
                         continue
                     result = ApiResult(
                         reason="invalid_response", detail="redirect off the API host"
                     )
-            self.stats.observe_request(workspace_id, code, time.monotonic() - started)
+            self.observer.observe_request(workspace_id, code, time.monotonic() - started)
             return result
         return ApiResult(reason="invalid_response", detail="too many redirects")
 

@@ -25,7 +25,10 @@ _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONVENTIONAL_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_MAX_TOKEN_FILE_CHARS = 64 * 1024
+# The most the loader reads of a token file and of the config file (a path may name a device or a
+# huge file by mistake); the reloader hashes watched files up to the larger of the two.
+MAX_TOKEN_FILE_CHARS = 64 * 1024
+MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024
 _DURATION_UNITS = {
     "ms": 0.001,
     "s": 1.0,
@@ -129,6 +132,8 @@ class Config:
     workspaces: tuple[Workspace, ...] = ()
     source: str = "<none>"
     warnings: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """The files this config was read from: the config file and its token files, resolved."""
 
 
 def parse_duration(text: str) -> float:
@@ -247,16 +252,21 @@ def _expand_env(reader: _Reader, value: str, key: str, env: dict[str, str]) -> s
     return _ENV_REF.sub(substitute, value)
 
 
+def _resolve(path: str, base_dir: str) -> str:
+    """A token file's path as the loader opens it: relative to the config file's folder."""
+    return path if os.path.isabs(path) else os.path.join(base_dir, path)
+
+
 def _read_token_file(reader: _Reader, path: str, key: str, base_dir: str) -> str:
-    full = path if os.path.isabs(path) else os.path.join(base_dir, path)
+    full = _resolve(path, base_dir)
     try:
         with open(full, encoding="utf-8") as handle:
             # Bounded: a token is short, and the path may name a device or a huge file.
-            token = handle.read(_MAX_TOKEN_FILE_CHARS + 1)
-        if len(token) > _MAX_TOKEN_FILE_CHARS:
+            token = handle.read(MAX_TOKEN_FILE_CHARS + 1)
+        if len(token) > MAX_TOKEN_FILE_CHARS:
             raise ConfigError(
                 f"{reader.source}: {key}: token file {path!r} is larger than "
-                f"{_MAX_TOKEN_FILE_CHARS} characters; expected only the token"
+                f"{MAX_TOKEN_FILE_CHARS} characters; expected only the token"
             )
         token = token.rstrip("\r\n")
     except OSError as exc:
@@ -454,7 +464,15 @@ def parse_config(
         seen.add(workspace.id)
         workspaces.append(workspace)
         warnings.extend(found)
-    return Config(api=api, workspaces=tuple(workspaces), source=source, warnings=tuple(warnings))
+    files = [] if source.startswith("<") else [source]
+    files += [_resolve(ws.token_file, base_dir) for ws in workspaces if ws.token_file is not None]
+    return Config(
+        api=api,
+        workspaces=tuple(workspaces),
+        source=source,
+        warnings=tuple(warnings),
+        files=tuple(dict.fromkeys(files)),
+    )
 
 
 def load_config(path: str, env: dict[str, str] | None = None) -> Config:
@@ -462,9 +480,14 @@ def load_config(path: str, env: dict[str, str] | None = None) -> Config:
     try:
         with open(path, "rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
-            content = handle.read()
+            content = handle.read(MAX_CONFIG_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    if len(content) > MAX_CONFIG_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: the config file is larger than {MAX_CONFIG_FILE_BYTES} bytes; "
+            "expected a YAML config"
+        )
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import paging
+
 DEMO_WORKSPACE = "ws-demo"
 DEMO_TOKEN = "vg_demo_secret_token"  # noqa: S105 - the simulator's own, not a real secret
 
@@ -217,7 +219,7 @@ class DemoApi:
         *,
         clock: Callable[[], float] = time.time,
         jobs: dict[str, Callable[[float], dict[str, dict[str, Any]]]] | None = None,
-        pagination: str = "page",
+        pagination: paging.Style = "page",
     ) -> None:
         self.token = token
         self.clock = clock
@@ -263,22 +265,11 @@ class DemoApi:
         return _error(404, "NOT_FOUND", "no such route")
 
     def _list(self, jobs: list[dict[str, Any]], query: dict[str, str]) -> Answer:
+        items = [{k: v for k, v in j.items() if k not in LIST_ITEM_OMITS} for j in jobs]
         try:
-            limit = max(1, min(100, int(query.get("limit", "20"))))
-            if self.pagination == "cursor":
-                start = int(query.get("cursor", "0") or "0")
-            else:
-                start = (max(1, int(query.get("page", "1"))) - 1) * limit
+            data = paging.window(items, query, self.pagination)
         except ValueError:
             return _error(400, "BAD_REQUEST", "page, cursor and limit are numbers")
-        items = [{k: v for k, v in j.items() if k not in LIST_ITEM_OMITS} for j in jobs]
-        window = items[start : start + limit]
-        data: dict[str, Any] = {"jobs": window}
-        if self.pagination == "cursor":
-            more = start + limit < len(items)
-            data.update(nextCursor=str(start + limit) if more else None, hasMore=more)
-        else:
-            data.update(total=len(items), page=start // limit + 1, pageSize=limit)
         return _json(200, {"success": True, "message": "ok", "data": data})
 
 

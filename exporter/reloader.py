@@ -3,28 +3,31 @@ the config file or one of its token files changes on disk.
 
 A reload validates the whole file first and only then swaps it in
 (:meth:`Exporter.set_config`); a bad file is refused, logged, and the last good config keeps
-serving. The outcome shows in ``convocore_crawler_config_last_reload_successful``.
+serving. The reloader owns the outcome: ``convocore_crawler_config_last_reload_successful``
+and ``..._success_timestamp_seconds``, registered with the exporter's own metrics.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .collector import Exporter
-from .config import Config, ConfigError, load_config
+from . import metrics
+from .collect import Exporter
+from .collect.own import gauge
+from .config import MAX_CONFIG_FILE_BYTES, MAX_TOKEN_FILE_CHARS, Config, ConfigError, load_config
 from .webconfig import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)
 
-# Token files are tiny; reading a bounded prefix keeps a wrong path from costing memory.
-_MAX_READ = 1024 * 1024
+# The most the loader reads of any watched file, plus one: a change within it is seen, and a
+# wrong path (a device, a huge file) costs no more than the loader itself would read.
+_MAX_READ = max(MAX_CONFIG_FILE_BYTES, 4 * MAX_TOKEN_FILE_CHARS) + 1
 
 Fingerprint = dict[str, str | None]
 
@@ -41,18 +44,6 @@ def _digest(path: str) -> str | None:
             return hashlib.sha256(handle.read(_MAX_READ)).hexdigest()
     except OSError:
         return None
-
-
-def watched_files(config_path: str, config: Config) -> list[str]:
-    """The config file and the token files it names (resolved as the config resolves them)."""
-    base = os.path.dirname(os.path.abspath(config_path))
-    files = [config_path]
-    for ws in config.workspaces:
-        if ws.token_file is not None:
-            files.append(
-                ws.token_file if os.path.isabs(ws.token_file) else os.path.join(base, ws.token_file)
-            )
-    return files
 
 
 @dataclass(frozen=True)
@@ -86,10 +77,21 @@ class Reloader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: Fingerprint = self._fingerprint(exporter.config)
+        registry = exporter.own.registry
+        self._successful = gauge(metrics.RELOAD_SUCCESS, registry)
+        self._success_time = gauge(metrics.RELOAD_TIME, registry)
+        self.successful = True
+        """Whether the last reload succeeded (the start-up load counts as one)."""
+        self._succeeded()  # the config in force was loaded at start
+
+    def _succeeded(self) -> None:
+        self.successful = True
+        self._successful.set(1)
+        self._success_time.set(time.time())
 
     def _fingerprint(self, config: Config, files: list[str] | None = None) -> Fingerprint:
         if files is None:
-            files = watched_files(self.path, config) if self.path is not None else []
+            files = list(config.files) if self.path is not None else []
             if self.web is not None:
                 files.append(self.web.path)
         return {f: _digest(f) for f in files}
@@ -118,7 +120,8 @@ class Reloader:
                 config = self._load(self.path) if self.path is not None else None
             except (ConfigError, WebConfigError) as exc:
                 self._seen = before  # not retried until something changes again
-                self.exporter.reload_success = False
+                self.successful = False
+                self._successful.set(0)
                 log.error(
                     "config reload failed; the last good config keeps serving",
                     extra={"trigger": trigger, "error": str(exc)},
@@ -126,9 +129,8 @@ class Reloader:
                 return str(exc)
             if config is not None:
                 self.exporter.set_config(config)
-            else:  # only the web config changed: keep the exporter's caches
-                self.exporter.reload_success = True
-                self.exporter.reload_success_time = time.time()
+            # (when only the web config changed, the exporter keeps its config and caches)
+            self._succeeded()
             if web is not None and self.web is not None:
                 self.web.apply(*web)
             after = self._fingerprint(self.exporter.config)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import __version__
-from .collector import Exporter
+from .collect import Exporter
 from .config import is_identifier
 from .exposition import (
     OPENMETRICS_CONTENT_TYPE,

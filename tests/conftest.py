@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collector import Exporter
+from exporter.collect import Exporter
 from exporter.config import Config, parse_config
 from exporter.server import ExporterServer, ServerOptions
 

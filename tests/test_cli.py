@@ -85,7 +85,7 @@ def test_once_prints_one_scrape(fake, tmp_path):
         value(series, P + "error_info", workspace_id="ws-1", job_id="j2", reason="not_found") == 1
     )
     assert TOKEN not in result.stdout + result.stderr
-    assert 'level=warning logger=exporter.collector msg="job is down"' in result.stderr
+    assert 'level=warning logger=exporter.collect msg="job is down"' in result.stderr
     assert "workspace_id=ws-1 job_id=j2 reason=not_found" in result.stderr
 
 

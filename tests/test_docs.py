@@ -7,6 +7,7 @@ from pathlib import Path
 
 from exporter import docs, metrics
 from exporter.config import API_KEYS, WORKSPACE_KEYS
+from exporter.reloader import Reloader
 
 from .conftest import config_yaml
 from .fakeapi import Fault, full_job
@@ -45,7 +46,9 @@ def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
         fake.base_url,
         "  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [a, b]\n    max_jobs: 5\n",
     )
-    series = start_exporter(config).scrape()
+    running = start_exporter(config)
+    Reloader(running.exporter, None)  # as the command line wires it: it owns the reload gauges
+    series = running.scrape()
     served = {name for name, _ in series if name.startswith("convocore_crawler_")}
     defined = set()
     for d in metrics.ALL:

@@ -59,7 +59,7 @@ def test_a_failing_job_logs_once_when_down_and_once_when_up(fake, start_exporter
         ("info", "job is up again", "job-a", "not_found"),
     ]
     down = parse_logfmt(next(line for line in captured_logs if "job is down" in line))
-    assert down["workspace_id"] == WS and down["logger"] == "exporter.collector"
+    assert down["workspace_id"] == WS and down["logger"] == "exporter.collect"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", down["ts"])
     assert all("\n" not in line for line in captured_logs)
 
@@ -71,7 +71,7 @@ def test_both_formats_write_one_line_per_event_with_the_fields(fmt):
     saved = (root.handlers[:], root.level)
     try:
         logs.setup("debug", fmt, stream)
-        log = logging.getLogger("exporter.collector")
+        log = logging.getLogger("exporter.collect")
         log.warning(
             "job is down", extra={"workspace_id": WS, "job_id": "job-a", "reason": "timeout"}
         )
@@ -95,7 +95,7 @@ def test_both_formats_write_one_line_per_event_with_the_fields(fmt):
         k: first[k] for k in ("level", "logger", "msg", "workspace_id", "job_id", "reason")
     } == {
         "level": "warning",
-        "logger": "exporter.collector",
+        "logger": "exporter.collect",
         "msg": "job is down",
         "workspace_id": WS,
         "job_id": "job-a",

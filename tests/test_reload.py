@@ -107,7 +107,7 @@ def test_a_rotated_token_file_is_picked_up_without_a_restart(
         assert fake.log[-1][1]["authorization"] == f"Bearer {TOKEN}"
         # A broken edit is refused once, not on every check, and the last good one serves.
         path.write_text("workspaces: [")
-        assert wait_for(lambda: running.exporter.reload_success is False)
+        assert wait_for(lambda: reloader.successful is False)
         checks = 10
         for _ in range(checks):
             reloader.check()
@@ -116,7 +116,7 @@ def test_a_rotated_token_file_is_picked_up_without_a_restart(
         assert up(running.scrape(), "job-a") == 1
         write_config(path, fake.base_url, "[job-b]")
         assert wait_for(lambda: up(running.scrape(), "job-b") == 1)
-        assert running.exporter.reload_success is True
+        assert reloader.successful is True
     finally:
         reloader.close()
     assert not [line for line in captured_logs if TOKEN in line or "vg_revoked" in line]

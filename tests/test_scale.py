@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from exporter.collector import shard_of
+from exporter.collect import shard_of
 from exporter.config import parse_config
 
 from .conftest import config_yaml, parse_exposition, value

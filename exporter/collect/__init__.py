@@ -1,0 +1,10 @@
+"""Collection: which jobs to export (:mod:`.targets`), fetching them within the scrape
+deadline (:mod:`.fetch`), and turning what was fetched into metric families
+(:mod:`.families`); :class:`Exporter` ties them to the config in force."""
+
+from .exporter import Exporter, TargetView
+from .families import default_process_collectors
+from .state import Key, Target
+from .targets import shard_of
+
+__all__ = ["Exporter", "Key", "Target", "TargetView", "default_process_collectors", "shard_of"]

@@ -1,0 +1,139 @@
+"""The exporter: the config in force (swapped atomically on reload), and what a scrape,
+a probe and service discovery ask of it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from ..config import Config
+from ..exposition import Family
+from . import fetch, targets
+from .families import ProcessCollector, exporter_families, job_families
+from .own import OwnMetrics
+from .state import Runtime, Target
+
+
+@dataclass(frozen=True, slots=True)
+class TargetView:
+    """One exported job as the landing page and ``--once`` show it."""
+
+    workspace_id: str
+    job_id: str
+    name: str
+    status: str | None
+    up: bool
+    reason: str | None
+    last_success: float | None
+
+
+class Exporter:
+    """Holds the current config (swapped atomically on reload) and collects on demand."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        shard: int = 0,
+        total_shards: int = 1,
+        process_collectors: list[ProcessCollector] | None = None,
+    ) -> None:
+        self.own = OwnMetrics()
+        self.sharding = targets.Sharding(shard, total_shards)
+        self._runtime = Runtime(config, self.own)
+        self._swap_lock = threading.Lock()
+        self._process_collectors = process_collectors or []
+
+    @property
+    def config(self) -> Config:
+        return self._runtime.config
+
+    def set_config(self, config: Config) -> None:
+        """Start serving ``config``; caches of the old config are dropped."""
+        with self._swap_lock:
+            old = self._runtime
+            self._runtime = Runtime(config, self.own)
+        old.close()
+
+    def close(self) -> None:
+        self._runtime.close()
+
+    def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
+        """Fetch what is due and return this scrape's families.
+
+        ``deadline`` is a ``time.monotonic()`` value; jobs not answered by then are down with
+        reason ``deadline``. With ``jobs=False`` only the exporter's own metrics are returned
+        and nothing is fetched (for setups that scrape the jobs through ``/probe``).
+        """
+        started = time.monotonic()
+        rt = self._runtime
+        if not jobs:
+            return exporter_families(rt, started, [], self._process_collectors)
+        listing_fetches = fetch.refresh_listings(rt, deadline)
+        fetch.wait(listing_fetches.values(), deadline)  # discovered jobs depend on the listings
+        selected = targets.select(rt, self.sharding, time.time())
+        fetch.forget_others(rt, {t.key for t in selected})
+        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
+        fetch.log_transitions(rt, outcomes)
+        return exporter_families(
+            rt, started, job_families(rt, selected, outcomes), self._process_collectors
+        )
+
+    def probe(self, deadline: float, workspace_id: str, job_id: str) -> list[Family] | str:
+        """The families of one job (``/probe``), or why that job may not be probed."""
+        rt = self._runtime
+        ws = rt.workspaces.get(workspace_id)
+        if ws is None:
+            return f"workspace {workspace_id!r} is not in the config"
+        key = (workspace_id, job_id)
+        listing_fetches = fetch.refresh_listings(rt, deadline, only=workspace_id)
+        fetch.wait(listing_fetches.values(), deadline)
+        selected = [t for t in targets.select(rt, self.sharding, time.time()) if t.key == key]
+        if not selected:
+            if not ws.allow_unconfigured_probes:
+                return (
+                    f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"
+                )
+            selected = [Target(ws, job_id, "", explicit=True)]
+        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
+        fetch.log_transitions(rt, outcomes)
+        return job_families(rt, selected, outcomes)
+
+    def targets(self, deadline: float) -> list[Target]:
+        """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
+        rt = self._runtime
+        fetches = fetch.refresh_listings(rt, deadline)
+        fetch.wait(fetches.values(), deadline)
+        for ws_id, pending in fetches.items():
+            fetch.settle_listing(rt, ws_id, pending)
+        selected = targets.select(rt, self.sharding, time.time())
+        # With /probe per job, /metrics may never collect jobs: prune here too.
+        fetch.forget_others(rt, {t.key for t in selected})
+        return selected
+
+    def overview(self) -> list[TargetView]:
+        """What the last scrapes saw of each exported job, from memory (no upstream calls)."""
+        rt = self._runtime
+        views: list[TargetView] = []
+        for target in targets.select(rt, self.sharding, time.time()):
+            state = rt.states.get(target.key)
+            job = targets.known_job(rt, target)
+            if not target.explicit:
+                listing = rt.listings.get(target.workspace.id)
+                last = listing.last_success if listing else None
+            else:
+                last = state.last_success if state else None
+            reason = state.down_reason if state else None
+            views.append(
+                TargetView(
+                    target.workspace.id,
+                    target.job_id,
+                    target.name,
+                    job.status if job else None,
+                    state is not None and reason is None and job is not None,
+                    reason,
+                    last,
+                )
+            )
+        return views

@@ -1,0 +1,134 @@
+"""Turning outcomes into metric families.
+
+Each family takes its name, type and help from its :class:`~exporter.metrics.MetricDef`, and
+every label set is rendered by the writer's :func:`~exporter.exposition.render_labels`. The
+job families generate their samples while they are written (see
+:class:`~exporter.exposition.Family`), so the samples of 10,000 jobs never exist all at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+from .. import __version__, metrics
+from ..exposition import Family, Sample, from_client_collector, render_labels
+from ..model import STATUSES, Job
+from .state import Key, Outcome, Runtime, Target
+
+ProcessCollector = Callable[[], list[Family]]
+
+
+def family(definition: metrics.MetricDef, samples: Iterable[Sample] | None = None) -> Family:
+    return Family(
+        definition.name, definition.type, definition.help, [] if samples is None else samples
+    )
+
+
+@functools.cache
+def _extra(name: str, value: str) -> str:
+    """``,name="value"``: a bounded label (status, reason) appended to a job's label set."""
+    return "," + render_labels((name,), (value,))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _info_labels(name: str, job: Job) -> str:
+    return render_labels(
+        metrics.INFO_LABELS,
+        (
+            name,
+            _text(job.primary_url),
+            _text(job.refresh_rate),
+            _text(job.processing_mode),
+            _text(job.deep),
+            _text(job.use_proxy),
+        ),
+    )
+
+
+def job_families(rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]) -> list[Family]:
+    rows = [
+        (rt.job_labels(t.key), t, outcome)
+        for t in targets
+        if (outcome := outcomes.get(t.key)) is not None
+    ]
+    jobs = [(labels, target, o.job) for labels, target, o in rows if o.job is not None]
+
+    def up() -> Iterator[Sample]:
+        for labels, _, outcome in rows:
+            yield "", labels, 1.0 if outcome.up else 0.0
+
+    def errors() -> Iterator[Sample]:
+        for labels, _, outcome in rows:
+            if outcome.reason is not None:
+                yield "", labels + _extra("reason", outcome.reason), 1.0
+
+    def last_success() -> Iterator[Sample]:
+        for labels, _, outcome in rows:
+            if outcome.last_success is not None:
+                yield "", labels, outcome.last_success
+
+    def info() -> Iterator[Sample]:
+        for labels, target, job in jobs:
+            yield "", labels + "," + _info_labels(target.name, job), 1.0
+
+    def status() -> Iterator[Sample]:
+        for labels, _, job in jobs:
+            for state in STATUSES:
+                yield "", labels + _extra("status", state), 1.0 if job.status == state else 0.0
+
+    def values(read: Callable[[Job], float | bool | int | None]) -> Iterator[Sample]:
+        for labels, _, job in jobs:
+            value = read(job)
+            if value is not None:
+                yield "", labels, float(value)
+
+    return [
+        family(metrics.UP, up()),
+        family(metrics.ERROR_INFO, errors()),
+        family(metrics.LAST_SUCCESS, last_success()),
+        family(metrics.JOB_INFO, info()),
+        family(metrics.JOB_STATUS, status()),
+        *(family(d, values(d.read)) for d in metrics.JOB_VALUES),
+    ]
+
+
+def exporter_families(
+    rt: Runtime,
+    started: float,
+    job_families: list[Family],
+    process_collectors: list[ProcessCollector],
+) -> list[Family]:
+    """The build info, the job families, the exporter's own metrics and the scrape duration."""
+    build = family(metrics.BUILD_INFO)
+    build.add(render_labels(metrics.BUILD_INFO.labels, (__version__,)), 1.0)
+    now = time.monotonic()
+    for ws in rt.config.workspaces:
+        backoff = rt.backoffs.get(ws.id)
+        until = backoff.wall_until if backoff is not None and backoff.until > now else 0.0
+        rt.own.backoff_until.labels(ws.id).set(until)
+    own = from_client_collector(rt.own.registry)
+    duration = family(metrics.SCRAPE_DURATION)
+    families = [build, *job_families, *own, duration]
+    for produce in process_collectors:
+        families.extend(produce())
+    duration.add("", time.monotonic() - started)
+    return families
+
+
+def default_process_collectors() -> list[ProcessCollector]:
+    return [
+        lambda: from_client_collector(PROCESS_COLLECTOR),
+        lambda: from_client_collector(PLATFORM_COLLECTOR),
+        lambda: from_client_collector(GC_COLLECTOR),
+    ]

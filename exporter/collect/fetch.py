@@ -1,0 +1,259 @@
+"""Fetching within the scrape deadline: one shared in-flight fetch per job or listing, the
+per-workspace rate-limit backoff, and settling what came back into an :class:`Outcome`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+
+from ..client import ApiResult
+from ..config import Workspace, is_identifier
+from ..model import Job, parse_job
+from .state import Backoff, Fetch, JobState, Key, Listing, Outcome, Runtime, Target
+
+log = logging.getLogger("exporter.collect")
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 300.0
+# Reasons after which the job's last good data is no longer served.
+_FORGET_REASONS = frozenset({"not_found"})
+
+
+def in_backoff(rt: Runtime, workspace_id: str, now: float) -> bool:
+    backoff = rt.backoffs.get(workspace_id)
+    return backoff is not None and backoff.until > now
+
+
+def _note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
+    with rt.lock:
+        backoff = rt.backoffs.setdefault(workspace_id, Backoff())
+        if result.reason == "rate_limited":
+            if result.retry_after is not None:
+                delay = result.retry_after
+            else:
+                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**backoff.strikes)
+                delay *= 0.5 + random.random()  # noqa: S311 - jitter, not crypto
+            backoff.strikes += 1
+            backoff.until = time.monotonic() + delay
+            backoff.wall_until = time.time() + delay
+        elif result.ok and backoff.until <= time.monotonic():
+            # A success that raced a 429 does not end the backoff that 429 started.
+            backoff.strikes = 0
+
+
+def _fetch_job(rt: Runtime, ws: Workspace, job_id: str, deadline: float) -> ApiResult:
+    result = rt.client.get_job(ws.id, ws.token, job_id, deadline)
+    key = (ws.id, job_id)
+    if result.ok:
+        try:
+            job = parse_job(result.data)
+        except Exception:  # a parser bug must not take the scrape down
+            log.exception("cannot parse job", extra={"workspace_id": ws.id, "job_id": job_id})
+            result = ApiResult(reason="invalid_response", detail="unparseable job")
+        else:
+            with rt.lock:
+                state = rt.states.setdefault(key, JobState())
+                state.job = job
+                state.fetched_at = time.monotonic()
+                state.last_success = time.time()
+                state.detailed = True
+            result = ApiResult(data=job)
+    elif result.reason in _FORGET_REASONS:
+        with rt.lock:
+            known = rt.states.get(key)
+            if known is not None:
+                known.job = None
+    _note_result(rt, ws.id, result)
+    return result
+
+
+def _list_jobs(rt: Runtime, ws: Workspace, deadline: float) -> ApiResult:
+    """Every job of the workspace (the client follows the pagination), kept as the listing."""
+    result = rt.client.list_jobs(ws.id, ws.token, deadline)
+    if result.ok:
+        jobs: dict[str, Job] = {}
+        for item in result.data:
+            if is_identifier(item["id"]):
+                jobs[item["id"]] = parse_job(item)
+        with rt.lock:
+            listing = rt.listings.setdefault(ws.id, Listing())
+            listing.jobs = jobs
+            listing.fetched_at = time.monotonic()
+            listing.last_success = time.time()
+        result = ApiResult(data=None)
+    _note_result(rt, ws.id, result)
+    return result
+
+
+def _start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
+    """Start ``work`` unless the same fetch is already under way (then share it)."""
+    with rt.lock:
+        fetch = rt.inflight.get(key)
+        if fetch is not None:
+            return fetch
+        future = rt.executor.submit(work)
+        fetch = Fetch(future)
+        rt.inflight[key] = fetch
+
+    def done(_: concurrent.futures.Future[ApiResult]) -> None:
+        with rt.lock:
+            if rt.inflight.get(key) is fetch:
+                del rt.inflight[key]
+
+    future.add_done_callback(done)
+    return fetch
+
+
+def _count_failure(rt: Runtime, fetch: Fetch | None, ws_id: str, reason: str) -> None:
+    if fetch is not None:
+        with rt.lock:
+            if fetch.counted:
+                return
+            fetch.counted = True
+    rt.own.count_error(ws_id, reason)
+
+
+def _needs_fetch(rt: Runtime, state: JobState | None, now: float) -> bool:
+    if state is None or state.job is None or state.fetched_at is None or not state.detailed:
+        return True
+    if state.job.finished and not rt.config.api.refresh_finished:
+        return False
+    return now - state.fetched_at >= rt.config.api.min_refresh_interval
+
+
+def refresh_listings(rt: Runtime, deadline: float, only: str | None = None) -> dict[str, Fetch]:
+    """Start listing the discovering workspaces whose listing is due (or share a running one)."""
+    fetches: dict[str, Fetch] = {}
+    now = time.monotonic()
+    for ws in rt.config.workspaces:
+        if only is not None and ws.id != only:
+            continue
+        if not ws.discover or in_backoff(rt, ws.id, now):
+            continue
+        listing = rt.listings.get(ws.id)
+        fresh = (
+            listing is not None
+            and listing.fetched_at is not None
+            and now - listing.fetched_at < rt.config.api.min_refresh_interval
+        )
+        if not fresh:
+            fetches[ws.id] = _start(
+                rt, ("list", ws.id), functools.partial(_list_jobs, rt, ws, deadline)
+            )
+    return fetches
+
+
+def wait(fetches: Iterable[Fetch], deadline: float) -> None:
+    futures = [f.future for f in fetches]
+    if futures:
+        concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
+
+
+def resolve(
+    rt: Runtime, targets: list[Target], listing_fetches: dict[str, Fetch], deadline: float
+) -> dict[Key, Outcome]:
+    """Each target's outcome: from memory when fresh, else fetched within ``deadline``."""
+    now = time.monotonic()
+    job_fetches: dict[Key, Fetch] = {}
+    outcomes: dict[Key, Outcome] = {}
+    for target in targets:
+        if not target.explicit:
+            continue  # served from the workspace's listing below
+        key = target.key
+        ws = target.workspace
+        state = rt.states.get(key)
+        if not _needs_fetch(rt, state, now):
+            assert state is not None
+            outcomes[key] = Outcome(True, None, state.job, state.last_success)
+        elif in_backoff(rt, ws.id, now):
+            outcomes[key] = _down(rt, key, "rate_limited")
+        else:
+            job_fetches[key] = _start(
+                rt, key, functools.partial(_fetch_job, rt, ws, target.job_id, deadline)
+            )
+    wait([*job_fetches.values(), *listing_fetches.values()], deadline)
+    for key, fetch in job_fetches.items():
+        outcomes[key] = _settle(rt, key, fetch)
+    listing_reasons = {ws_id: settle_listing(rt, ws_id, f) for ws_id, f in listing_fetches.items()}
+    for target in targets:
+        if target.explicit:
+            continue
+        ws_id = target.workspace.id
+        listing = rt.listings.get(ws_id)
+        job = listing.jobs.get(target.job_id) if listing else None
+        reason = listing_reasons.get(ws_id)
+        if reason is None and ws_id not in listing_fetches and in_backoff(rt, ws_id, now):
+            reason = "rate_limited"
+        last = listing.last_success if listing else None
+        outcomes[target.key] = Outcome(reason is None, reason, job, last)
+    return outcomes
+
+
+def _down(rt: Runtime, key: Key, reason: str) -> Outcome:
+    state = rt.states.get(key)
+    if state is None:
+        return Outcome(False, reason, None, None)
+    return Outcome(False, reason, state.job, state.last_success)
+
+
+def _result(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
+    """The fetch's result; ``deadline`` when it is still running or was cancelled (a reload)."""
+    if not fetch.future.done() or fetch.future.cancelled():
+        return ApiResult(reason="deadline")
+    try:
+        return fetch.future.result()
+    except Exception:
+        log.exception(f"{what} crashed", extra=fields)
+        return ApiResult(reason="invalid_response", detail="internal error")
+
+
+def _settle(rt: Runtime, key: Key, fetch: Fetch) -> Outcome:
+    result = _result(fetch, "job fetch", {"workspace_id": key[0], "job_id": key[1]})
+    if result.ok:
+        state = rt.states.get(key)
+        return Outcome(True, None, result.data, state.last_success if state else None)
+    reason = result.reason or "invalid_response"
+    _count_failure(rt, fetch, key[0], reason)
+    return _down(rt, key, reason)
+
+
+def settle_listing(rt: Runtime, ws_id: str, fetch: Fetch) -> str | None:
+    """None when the listing succeeded, else why not (counted once per fetch)."""
+    result = _result(fetch, "job listing", {"workspace_id": ws_id})
+    if result.ok:
+        return None
+    reason = result.reason or "invalid_response"
+    _count_failure(rt, fetch, ws_id, reason)
+    return reason
+
+
+def log_transitions(rt: Runtime, outcomes: dict[Key, Outcome]) -> None:
+    """Log a job going down or coming back, once per change, not once per scrape."""
+    changes: list[tuple[Key, str | None, str | None]] = []
+    with rt.lock:
+        for key, outcome in outcomes.items():
+            state = rt.states.get(key)
+            if state is None:
+                state = rt.states[key] = JobState()
+            if state.down_reason != outcome.reason:
+                changes.append((key, state.down_reason, outcome.reason))
+                state.down_reason = outcome.reason
+    for (ws_id, job_id), before, after in changes:
+        fields = {"workspace_id": ws_id, "job_id": job_id}
+        if after is not None:
+            log.warning("job is down", extra={**fields, "reason": after})
+        elif before is not None:
+            log.info("job is up again", extra={**fields, "previous_reason": before})
+
+
+def forget_others(rt: Runtime, keep: set[Key]) -> None:
+    """Drop the state of jobs no longer exported (gone from the listing, aged out), so
+    months of job churn do not grow memory."""
+    with rt.lock:
+        for key in [k for k in rt.states if k not in keep]:
+            del rt.states[key]
+            rt.labels.pop(key, None)

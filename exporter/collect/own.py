@@ -1,0 +1,62 @@
+"""The exporter's own metrics: prometheus_client objects in a private registry.
+
+Counters and histograms of the exporter's own work (requests to the API, failed fetches,
+jobs dropped by ``max_jobs``) and the backoff gauge are kept here; each takes its name, help
+and labels from its :class:`~exporter.metrics.MetricDef`. The registry is bridged into the
+fast writer on every scrape (:func:`exporter.exposition.from_client_collector`); the job
+families, which are many, stay on the fast writer alone.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .. import metrics
+from ..config import Config
+
+
+def counter(definition: metrics.MetricDef, registry: CollectorRegistry) -> Counter:
+    return Counter(definition.name, definition.help, definition.labels, registry=registry)
+
+
+def gauge(definition: metrics.MetricDef, registry: CollectorRegistry) -> Gauge:
+    return Gauge(definition.name, definition.help, definition.labels, registry=registry)
+
+
+class OwnMetrics:
+    """The exporter's own metrics; also the client's :class:`RequestObserver`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.api_errors = counter(metrics.API_ERRORS, self.registry)
+        self.api_requests = counter(metrics.API_REQUESTS, self.registry)
+        self.api_duration = Histogram(
+            metrics.API_DURATION.name,
+            metrics.API_DURATION.help,
+            metrics.API_DURATION.labels,
+            registry=self.registry,
+            buckets=metrics.API_DURATION_BUCKETS,
+        )
+        self.backoff_until = gauge(metrics.BACKOFF_UNTIL, self.registry)
+        self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
+
+    def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
+        self.api_requests.labels(workspace_id, code).inc()
+        self.api_duration.labels(workspace_id).observe(seconds)
+
+    def count_error(self, workspace_id: str, reason: str) -> None:
+        self.api_errors.labels(workspace_id, reason).inc()
+
+    def start_runtime(self, config: Config) -> None:
+        """A new config is in force: the series that belong to the old one go.
+
+        The backoff gauge and the ``max_jobs`` drop counter describe the config's workspaces
+        (the drop counter starts again at 0, as its bookkeeping does); request and error
+        counters keep counting across reloads.
+        """
+        self.backoff_until.clear()
+        self.dropped_jobs.clear()
+        for ws in config.workspaces:
+            self.backoff_until.labels(ws.id).set(0)
+            if ws.max_jobs is not None:
+                self.dropped_jobs.labels(ws.id)

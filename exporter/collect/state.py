@@ -1,0 +1,124 @@
+"""What the collector remembers between scrapes, and who owns it.
+
+Everything that belongs to one loaded config lives in a :class:`Runtime`; a reload builds a
+new one, so caches, backoffs, in-flight fetches and the ``max_jobs`` bookkeeping of the old
+config go with it. Only what the metrics need is kept: the last good parsed :class:`Job` of
+each target (never the URL arrays), when it was fetched, and the per-workspace backoff.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from dataclasses import dataclass, field
+
+from .. import metrics
+from ..client import ApiResult, ConvocoreClient
+from ..config import Config, Workspace
+from ..exposition import render_labels
+from ..model import Job
+from .own import OwnMetrics
+
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class JobState:
+    """What is remembered of one job between scrapes."""
+
+    job: Job | None = None
+    fetched_at: float | None = None  # monotonic time of the last good fetch
+    last_success: float | None = None  # wall-clock time of the last good fetch
+    detailed: bool = False  # from get-job (has the URL-array lengths), not only a list item
+    down_reason: str | None = None  # outcome of the last scrape, for logging transitions
+
+
+@dataclass(slots=True)
+class Listing:
+    """A workspace's jobs as last listed by discovery."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+    fetched_at: float | None = None
+    last_success: float | None = None
+
+
+@dataclass(slots=True)
+class Backoff:
+    """A workspace's rate-limit backoff after a 429."""
+
+    until: float = 0.0  # monotonic
+    wall_until: float = 0.0
+    strikes: int = 0
+
+
+class Fetch:
+    """One upstream fetch, shared by every scrape that overlaps it."""
+
+    __slots__ = ("counted", "future")
+
+    def __init__(self, future: concurrent.futures.Future[ApiResult]) -> None:
+        self.future = future
+        self.counted = False  # its failure was counted once, whoever settled it first
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A job to export: configured by hand (``explicit``) or found by discovery."""
+
+    workspace: Workspace
+    job_id: str
+    name: str = ""
+    explicit: bool = True
+
+    @property
+    def key(self) -> Key:
+        return (self.workspace.id, self.job_id)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One scrape's answer for one job: up or why not, and the data to serve."""
+
+    up: bool
+    reason: str | None
+    job: Job | None
+    last_success: float | None
+
+
+class Runtime:
+    """Everything that belongs to one loaded config; a reload replaces it whole."""
+
+    def __init__(self, config: Config, own: OwnMetrics) -> None:
+        self.config = config
+        self.own = own
+        self.client = ConvocoreClient(config.api, own)
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
+        )
+        self.lock = threading.Lock()
+        self.states: dict[Key, JobState] = {}
+        self.listings: dict[str, Listing] = {}
+        self.backoffs: dict[str, Backoff] = {}
+        self.inflight: dict[object, Fetch] = {}
+        self.labels: dict[Key, str] = {}
+        # Jobs left out by max_jobs, per workspace: counted once each while they stay out.
+        self.dropped: dict[str, set[str]] = {}
+        self.workspaces = {ws.id: ws for ws in config.workspaces}
+        self.explicit: dict[Key, Target] = {
+            (ws.id, job.id): Target(ws, job.id, job.name)
+            for ws in config.workspaces
+            for job in ws.jobs
+        }
+        own.start_runtime(config)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+    def job_labels(self, key: Key) -> str:
+        """The rendered ``workspace_id``/``job_id`` label pair, shared by all of a job's series."""
+        text = self.labels.get(key)
+        if text is None:
+            text = render_labels(metrics.JOB_LABELS, key)
+            self.labels[key] = text
+        return text
