@@ -107,6 +107,9 @@ def stat(title: str, description: str, expr: str, unit: str, color: str) -> Pane
             "textMode": "value",
             "justifyMode": "auto",
             "orientation": "auto",
+            "showPercentChange": False,
+            "percentChangeColorMode": "standard",
+            "wideLayout": True,
         },
     }
 
@@ -145,7 +148,12 @@ def timeseries(
         "targets": targets,
         "fieldConfig": {"defaults": defaults, "overrides": overrides or []},
         "options": {
-            "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull"]},
+            "legend": {
+                "showLegend": True,
+                "displayMode": "table",
+                "placement": "right",
+                "calcs": ["lastNotNull"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
     }
@@ -282,10 +290,18 @@ def jobs_table() -> Panel:
         "datasource": DATASOURCE,
         "targets": [target(ref, expr, instant=True) for ref, _, expr in columns],
         "fieldConfig": {
-            "defaults": {"unit": "none", "custom": {"align": "auto", "filterable": True}},
+            "defaults": {
+                "unit": "none",
+                "custom": {
+                    "align": "auto",
+                    "filterable": True,
+                    "inspect": False,
+                    "cellOptions": {"type": "auto"},
+                },
+            },
             "overrides": overrides,
         },
-        "options": {"showHeader": True, "cellHeight": "sm", "sortBy": []},
+        "options": {"showHeader": True, "cellHeight": "sm", "sortBy": [], "frameIndex": 0},
         "transformations": [
             {"id": "merge", "options": {}},
             {
@@ -623,7 +639,6 @@ def variables() -> list[dict[str, Any]]:
             "name": name,
             "label": label,
             "datasource": DATASOURCE,
-            "definition": query,
             "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
             "refresh": 2,
             "sort": 1,
@@ -642,7 +657,6 @@ def variables() -> list[dict[str, Any]]:
             "name": "datasource",
             "label": "Data source",
             "query": "prometheus",
-            "current": {},
             "hide": 0,
             "options": [],
             "refresh": 1,

@@ -104,7 +104,7 @@ def test_the_example_config_passes_config_check_once_the_token_is_set():
 
 
 def test_one_name_for_the_config_file_everywhere():
-    assert "config.yaml" in (ROOT / ".gitignore").read_text().splitlines()
+    assert "/config.yaml" in (ROOT / ".gitignore").read_text().splitlines()
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False
     ).stdout.split()

@@ -10,6 +10,7 @@ config` laid out as the container sees it, and Grafana's provisioning points whe
 volumes put things.
 """
 
+import copy
 import importlib.util
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -557,3 +559,99 @@ def test_compose_grafana_provisioning_points_where_the_volumes_put_things(tmp_pa
     sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
     assert [s["url"] for s in sources["datasources"]] == ["http://prometheus:9090"]
     assert "prometheus" in services
+
+
+# Schemas ----------------------------------------------------------------------------------
+#
+# Kubernetes objects against the OpenAPI-derived JSON schemas that kubernetes-validate ships,
+# strictly (unknown fields are errors), for the oldest version the docs support (1.28, the
+# first with the pod-index label the sharded variant uses) and the newest the package knows.
+# ServiceMonitor and PrometheusRule are prometheus-operator CRDs with no schema there; they are
+# checked by the reference tests above instead.
+
+KUBERNETES_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+}
+
+
+def all_kubernetes_objects() -> list[Obj]:
+    objects = kustomize_build(KUBERNETES) + kustomize_build(KUBERNETES / "sharded")
+    return [*objects, secret_example()]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_kubernetes_objects_pass_the_api_schema(version: str) -> None:
+    unvalidated = set()
+    for obj in all_kubernetes_objects():
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            unvalidated.add((obj["apiVersion"], obj["kind"]))
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {error.message}")
+    assert unvalidated == CRD_KINDS
+
+
+def test_kubernetes_schema_check_refuses_unknown_and_mistyped_fields() -> None:
+    (deployment,) = [o for o in kustomize_build(KUBERNETES) if o["kind"] == "Deployment"]
+    misspelled = copy.deepcopy(deployment)
+    only = container(misspelled)
+    only["imagePullPolicyy"] = only.pop("imagePullPolicy", "IfNotPresent")
+    mistyped = copy.deepcopy(deployment)
+    mistyped["spec"]["replicas"] = "two"
+    for broken, expected in [
+        (misspelled, "'imagePullPolicyy' was unexpected"),
+        (mistyped, "'two' is not of type 'integer'"),
+    ]:
+        with pytest.raises(kubernetes_validate.ValidationError) as caught:
+            kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
+        assert expected in caught.value.message
+
+
+# Compose files against the Compose Specification's JSON schema (compose-spec/compose-spec,
+# Apache-2.0) as the PyPI package check-jsonschema ships it: `--builtin-schema vendor.compose-spec`.
+
+COMPOSE_FILES = sorted(COMPOSE.glob("docker-compose*.yml"))
+
+
+def check_compose(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            "--color",
+            "never",
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_compose_files_pass_the_compose_specification_schema() -> None:
+    assert [p.name for p in COMPOSE_FILES] == ["docker-compose.real-api.yml", "docker-compose.yml"]
+    result = check_compose(*COMPOSE_FILES)
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (
+        0,
+        "ok -- validation done",
+        "",
+    )
+
+
+def test_compose_schema_check_refuses_an_unknown_service_key(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    text = (COMPOSE / "docker-compose.yml").read_text()
+    assert text.count("\n    image: ") >= 1
+    broken.write_text(text.replace("\n    image: ", "\n    imagee: ", 1))
+    result = check_compose(broken)
+    assert result.returncode == 1
+    assert (
+        f"{broken}::$.services.exporter: Unevaluated properties are not allowed "
+        "('imagee' was unexpected)"
+    ) in result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,23 @@ def require_tool(name: str) -> str:
     if path is not None:
         return path
     message = f"{name} is not on the PATH (scripts/test installs it)"
+    if in_ci():
+        pytest.fail(f"{message}; CI is set, so this test must run", pytrace=False)
+    pytest.skip(message)
+
+
+NODE_TOOLS = Path(__file__).resolve().parent / "js"
+
+
+def require_node_tools() -> Path:
+    """tests/js/node_modules (npm ci from the committed lock file): skip without it, or fail in CI."""
+    node = shutil.which("node")
+    modules = NODE_TOOLS / "node_modules"
+    if node is not None and (modules / ".package-lock.json").exists():
+        return modules
+    message = (
+        "node or tests/js/node_modules is missing (scripts/test runs npm ci --prefix tests/js)"
+    )
     if in_ci():
         pytest.fail(f"{message}; CI is set, so this test must run", pytrace=False)
     pytest.skip(message)
