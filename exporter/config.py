@@ -169,7 +169,8 @@ class _Reader:
             raise self.fail(key, "a mapping", value)
         for name in value:
             if not isinstance(name, str) or name not in allowed:
-                where = f"{key}.{name}" if key else str(name)
+                shown = _key_text(name)
+                where = f"{key}.{shown}" if key else shown
                 raise ConfigError(
                     f"{self.source}: {where}: unknown key (allowed: {', '.join(sorted(allowed))})"
                 )
@@ -217,6 +218,15 @@ class _Reader:
             except ValueError:
                 pass
         raise self.fail(key, "a duration such as 30s, 5m, 12h or 7d", value)
+
+
+def _key_text(name: object) -> str:
+    """An unknown key as the message shows it: as written when it is short printable text,
+    else quoted with its escapes (a key may hold a newline), cut to 64 characters."""
+    text = str(name)
+    if not (text.isprintable() and text.strip() == text and text and len(text) <= 64):
+        text = repr(text[:64])
+    return text
 
 
 def _describe(value: Any) -> str:

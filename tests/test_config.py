@@ -258,3 +258,10 @@ def test_an_unreadable_file_is_named(tmp_path):
         str(caught.value)
         == f"{tmp_path / 'missing.yml'}: cannot read the config file (No such file or directory)"
     )
+
+
+def test_an_unknown_key_with_a_newline_is_shown_quoted_on_one_line():
+    # Found by the property test: a key of two newlines reached the message raw.
+    with pytest.raises(ConfigError) as caught:
+        parse_config("? '\n\n'\n: 1\n", "c.yaml", {})
+    assert str(caught.value).startswith("c.yaml: '\\n': unknown key (allowed: api, workspaces)")
