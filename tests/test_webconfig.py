@@ -590,6 +590,16 @@ def test_header_values_cannot_inject_lines(tmp_path: Path) -> None:
     assert dict(config.headers) == {"X-XSS-Protection": "0  Set-Cookie: a=b"}
 
 
+def get_with_client_cert(
+    server: ServerForTests, pki: PKI, rogue: bool = False
+) -> requests.Response:
+    """A GET presenting the trusted client certificate, or the one from an untrusted CA."""
+    cert = (pki.rogue_cert, pki.rogue_key) if rogue else (pki.client_cert, pki.client_key)
+    return requests.get(
+        url(server), verify=str(pki.ca), cert=(str(cert[0]), str(cert[1])), timeout=30
+    )
+
+
 def test_mutual_tls_require_and_verify(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(
         write_config(
@@ -600,23 +610,13 @@ def test_mutual_tls_require_and_verify(pki: PKI, tmp_path: Path) -> None:
         )
     )
     with serving(config) as server:
-        with_cert = requests.get(
-            url(server),
-            verify=str(pki.ca),
-            cert=(str(pki.client_cert), str(pki.client_key)),
-            timeout=30,
-        )
+        with_cert = get_with_client_cert(server, pki)
         assert (with_cert.status_code, with_cert.text) == (200, "ok\n")
 
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.get(url(server), verify=str(pki.ca), timeout=30)
         with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(
-                url(server),
-                verify=str(pki.ca),
-                cert=(str(pki.rogue_cert), str(pki.rogue_key)),
-                timeout=30,
-            )
+            get_with_client_cert(server, pki, rogue=True)
 
 
 def test_mutual_tls_verify_if_given(pki: PKI, tmp_path: Path) -> None:
@@ -628,20 +628,10 @@ def test_mutual_tls_verify_if_given(pki: PKI, tmp_path: Path) -> None:
     )
     with serving(config) as server:
         assert requests.get(url(server), verify=str(pki.ca), timeout=30).status_code == 200
-        trusted = requests.get(
-            url(server),
-            verify=str(pki.ca),
-            cert=(str(pki.client_cert), str(pki.client_key)),
-            timeout=30,
-        )
+        trusted = get_with_client_cert(server, pki)
         assert trusted.status_code == 200
         with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(
-                url(server),
-                verify=str(pki.ca),
-                cert=(str(pki.rogue_cert), str(pki.rogue_key)),
-                timeout=30,
-            )
+            get_with_client_cert(server, pki, rogue=True)
 
 
 def test_require_any_client_cert_verifies_and_says_so(
@@ -664,12 +654,7 @@ def test_require_any_client_cert_verifies_and_says_so(
         )
     ]
     with serving(config) as server:
-        trusted = requests.get(
-            url(server),
-            verify=str(pki.ca),
-            cert=(str(pki.client_cert), str(pki.client_key)),
-            timeout=30,
-        )
+        trusted = get_with_client_cert(server, pki)
         assert trusted.status_code == 200
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.get(url(server), verify=str(pki.ca), timeout=30)
@@ -838,20 +823,10 @@ def test_inline_client_ca_verifies_client_certificates(pki: PKI, tmp_path: Path)
         )
     )
     with serving(config) as server:
-        trusted = requests.get(
-            url(server),
-            verify=str(pki.ca),
-            cert=(str(pki.client_cert), str(pki.client_key)),
-            timeout=30,
-        )
+        trusted = get_with_client_cert(server, pki)
         assert trusted.status_code == 200
         with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(
-                url(server),
-                verify=str(pki.ca),
-                cert=(str(pki.rogue_cert), str(pki.rogue_key)),
-                timeout=30,
-            )
+            get_with_client_cert(server, pki, rogue=True)
 
 
 def test_an_inline_key_is_never_shown(pki: PKI, tmp_path: Path) -> None:
