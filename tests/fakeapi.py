@@ -99,9 +99,7 @@ class FakeConvocore(ThreadingHTTPServer):
         path = self.pages_path(ws, job)
         with self.lock:
             targets = [urlsplit(target) for target, _ in self.log]
-        return [
-            parse_qs(url.query).get("page", ["?"])[-1] for url in targets if url.path == path
-        ]
+        return [parse_qs(url.query).get("page", ["?"])[-1] for url in targets if url.path == path]
 
     def fail(self, path: str, fault: Fault) -> None:
         with self.lock:

@@ -142,6 +142,7 @@ def _read(rt: Runtime, ws: Workspace, job_id: str, finished: bool, deadline: flo
     note_result(rt, ws.id, result)
     new_truncation = False
     with rt.lock:
+        before = state.error
         if not result.ok:
             state.error = result.reason or "invalid_response"
         else:
@@ -158,15 +159,16 @@ def _read(rt: Runtime, ws: Workspace, job_id: str, finished: bool, deadline: flo
                 seen = rt.truncated.setdefault(ws.id, set())
                 new_truncation = job_id not in seen
                 seen.add(job_id)
+    fields = {"workspace_id": ws.id, "job_id": job_id}
+    if state.error is not None and state.error != before:
+        log.warning("cannot read the job's pages list", extra={**fields, "reason": state.error})
+    elif state.error is None and before is not None:
+        log.info("the job's pages list is read again", extra={**fields, "previous_reason": before})
     if new_truncation:
         rt.own.page_stats_truncated.labels(ws.id).inc()
         log.warning(
             "page_stats_max_pages reached; the job's later pages are not counted",
-            extra={
-                "workspace_id": ws.id,
-                "job_id": job_id,
-                "page_stats_max_pages": ws.page_stats_max_pages,
-            },
+            extra={**fields, "page_stats_max_pages": ws.page_stats_max_pages},
         )
     return result
 
