@@ -171,3 +171,32 @@ def test_copy_is_independent():
 )
 def test_page_key(item, key):
     assert page_key(item) == key
+
+
+def test_a_gauge_histogram_in_both_exposition_formats():
+    from exporter.exposition import Family, write_openmetrics, write_text
+
+    def family() -> Family:
+        samples = [
+            ("_bucket", 'j="a",le="0.0"', 1.0),
+            ("_bucket", 'j="a",le="+Inf"', 3.0),
+            ("_gcount", 'j="a"', 3.0),
+            ("_gsum", 'j="a"', 250.0),
+        ]
+        return Family("chars", "gaugehistogram", "Pages by characters.", iter(samples))
+
+    assert write_openmetrics([family()]).decode() == (
+        "# HELP chars Pages by characters.\n# TYPE chars gaugehistogram\n"
+        'chars_bucket{j="a",le="0.0"} 1\nchars_bucket{j="a",le="+Inf"} 3\n'
+        'chars_gcount{j="a"} 3\nchars_gsum{j="a"} 250\n# EOF\n'
+    )
+    # Text 0.0.4 has no gauge histogram: written as prometheus_client writes one.
+    assert write_text([family()]).decode() == (
+        "# HELP chars Pages by characters.\n# TYPE chars histogram\n"
+        'chars_bucket{j="a",le="0.0"} 1\nchars_bucket{j="a",le="+Inf"} 3\n'
+        "# HELP chars_gcount Pages by characters.\n# TYPE chars_gcount gauge\n"
+        'chars_gcount{j="a"} 3\n'
+        "# HELP chars_gsum Pages by characters.\n# TYPE chars_gsum gauge\n"
+        'chars_gsum{j="a"} 250\n'
+    )
+    assert write_text([Family("chars", "gaugehistogram", "h.", [])]) == b""
