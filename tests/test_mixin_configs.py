@@ -30,7 +30,7 @@ def test_promtool_check_config_passes(config: Path) -> None:
     result = run(promtool, "check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
     assert "SUCCESS: 11 rules found" in result.stdout
 
 

@@ -58,7 +58,7 @@ def test_promtool_check_rules_passes_without_findings() -> None:
     promtool = require_tool("promtool")
     result = run(promtool, "check", "rules", str(RULES), str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
     assert "SUCCESS: 11 rules found" in result.stdout
     assert "duplicate" not in (result.stdout + result.stderr).lower()
 
