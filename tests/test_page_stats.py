@@ -515,3 +515,51 @@ def test_the_token_never_shows_in_page_stats_logs_or_metrics(fake, start_exporte
     assert captured_logs and not [line for line in captured_logs if TOKEN in line]
     sent = [headers for target, headers in fake.log if "/pages" in target]
     assert sent and all(h["authorization"] == f"Bearer {TOKEN}" for h in sent)
+
+
+# -- the demo -------------------------------------------------------------------------------
+
+
+def test_the_demo_lists_pages_that_agree_with_its_jobs(start_exporter):
+    """Each demo job lists its scraped and failed pages; the help center's are mostly empty,
+    and the active docs job's list grows with time, read incrementally."""
+    from exporter.demo import DEMO_TOKEN, DEMO_WORKSPACE, DemoApi, DemoServer, demo_config_yaml
+
+    wall = [1_796_040_000.0]
+    server = DemoServer(DemoApi(clock=lambda: wall[0]))
+    server.start()
+    try:
+        config = parse_config(
+            demo_config_yaml(server.base_url), "<demo>", {"CONVOCORE_DEMO_TOKEN": DEMO_TOKEN}
+        )
+        clock = Clock()
+        running = start_exporter(config, clock=clock)
+        series = running.scrape()
+        listed = {}
+        for job_id in ("job-docs", "job-blog", "job-help", "job-legacy", "job-pricing"):
+            job = {"workspace_id": DEMO_WORKSPACE, "job_id": job_id}
+            scraped = value(series, P + "job_scraped_pages", **job)
+            failed_pages = value(series, P + "job_failed_pages", **job)
+            assert scraped is not None and failed_pages is not None
+            listed[job_id] = value(series, P + "job_pages_listed", **job)
+            assert listed[job_id] == scraped + failed_pages, job_id
+        assert listed == {
+            "job-docs": 42,
+            "job-blog": 10,
+            "job-help": 123,
+            "job-legacy": 42,
+            "job-pricing": 5,
+        }
+        help_center = {"workspace_id": DEMO_WORKSPACE, "job_id": "job-help"}
+        assert value(series, P + "job_empty_pages", **help_center) == 90
+        careers = {"workspace_id": DEMO_WORKSPACE, "job_id": "job-careers"}
+        assert value(series, P + "job_pages_listed", **careers) == 0
+        wall[0] += 100  # 20 more docs pages (and a failed one)
+        clock.now += 10  # the demo's page_stats_interval
+        series = running.scrape()
+        docs = {"workspace_id": DEMO_WORKSPACE, "job_id": "job-docs"}
+        assert value(series, P + "job_pages_listed", **docs) == 63
+        assert value(series, P + "job_last_page_scraped_timestamp_seconds", **docs) <= wall[0]
+    finally:
+        server.shutdown()
+        server.server_close()
