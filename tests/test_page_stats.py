@@ -477,6 +477,32 @@ def test_a_failed_re_read_keeps_serving_the_last_good_values(fake, start_exporte
     assert error_reasons(series) == []
 
 
+def test_a_failing_pages_list_is_retried_less_and_less_often(fake, start_exporter):
+    fake.set_jobs(WS, {"job-abc": finished()})
+    fake.fail(fake.pages_path(WS, "job-abc"), Fault(404, {"message": "no", "code": "NOT_FOUND"}))
+    config = (
+        f"api:\n  base_url: {fake.base_url}\n  timeout_seconds: 2\n"
+        f"  min_refresh_interval: 10s\nworkspaces:\n"
+        + workspace("    page_stats: true\n    page_stats_interval: 30s\n")
+    )
+    clock = Clock()
+    running = start_exporter(config, clock=clock)
+    attempts = []
+    # Retried after 10 s, then 20 s, then every 30 s (page_stats_interval), not 40 s.
+    for step in (0, 9, 1, 19, 1, 29, 1, 29, 1):
+        clock.now += step
+        series = running.scrape()
+        assert error_reasons(series) == ["not_found"]
+        assert value(series, P + "up", **JOB) == 1
+        attempts.append(len(fake.pages_requests(WS, "job-abc")))
+    assert attempts == [1, 1, 2, 2, 3, 3, 4, 4, 5]
+    fake.faults.clear()
+    clock.now += 30
+    series = running.scrape()
+    assert error_reasons(series) == []
+    assert value(series, P + "job_pages_listed", **JOB) == 43
+
+
 def test_a_hanging_pages_list_ends_at_the_deadline(fake, start_exporter):
     fake.set_jobs(WS, {"job-abc": finished()})
     fake.fail(fake.pages_path(WS, "job-abc"), Fault(hang=True))

@@ -10,9 +10,10 @@ much of it.
 - At most ``page_stats_max_pages`` pages are counted per job; a job with more is counted once
   in ``page_stats_truncated_jobs_total``.
 - Reads go through the same executor (``api.max_concurrency``), scrape deadline, per-workspace
-  429 backoff and in-flight sharing as get-job. A failed read is retried at a later scrape (not
-  sooner than ``api.min_refresh_interval``), keeps the last good totals served, and shows on
-  ``page_stats_error_info``; it never marks the job down.
+  429 backoff and in-flight sharing as get-job. A failed read is retried at a later scrape,
+  after ``api.min_refresh_interval`` doubled with each failure in a row (at most
+  ``page_stats_interval``); meanwhile the last good totals are served and the failure shows
+  on ``page_stats_error_info``. It never marks the job down.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ def _read(rt: Runtime, ws: Workspace, job_id: str, finished: bool, deadline: flo
         before = state.error
         if not result.ok:
             state.error = result.reason or "invalid_response"
+            state.failures += 1
         else:
             state.stats = walk.stats
             state.base = None if finished else walk.base
@@ -155,6 +157,7 @@ def _read(rt: Runtime, ws: Workspace, job_id: str, finished: bool, deadline: flo
             state.read_at = rt.clock()
             state.final = finished
             state.error = None
+            state.failures = 0
             if walk.truncated:
                 seen = rt.truncated.setdefault(ws.id, set())
                 new_truncation = job_id not in seen
@@ -177,7 +180,10 @@ def _due(rt: Runtime, ws: Workspace, finished: bool, state: PageState | None, no
     if state is None or state.attempted_at is None:
         return True
     if state.error is not None:
-        return now - state.attempted_at >= rt.config.api.min_refresh_interval
+        # Retried after api.min_refresh_interval, doubling with each failure in a row up to
+        # page_stats_interval: a list that keeps failing (a 404) costs no more than an active one.
+        wait = rt.config.api.min_refresh_interval * 2.0 ** min(max(state.failures - 1, 0), 30)
+        return now - state.attempted_at >= min(wait, ws.page_stats_interval)
     if finished:
         return not state.final
     if state.read_at is None:

@@ -51,6 +51,7 @@ class PageState:
     attempted_at: float | None = None  # ... and of the last read started
     final: bool = False  # read after the job was known finished: never read again
     error: str | None = None  # why the last read failed
+    failures: int = 0  # reads failed in a row
 
 
 @dataclass(slots=True)
