@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporter.pages import BUCKET_LABELS, MARKDOWN_BUCKETS, PageStats, is_empty, page_key
 
@@ -200,3 +203,30 @@ def test_a_gauge_histogram_in_both_exposition_formats():
         'chars_gsum{j="a"} 250\n'
     )
     assert write_text([Family("chars", "gaugehistogram", "h.", [])]) == b""
+
+
+PAGE_FIELDS = sorted(page())
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["2026-11-01T10:00:00Z", "0001-01-01T00:00:00+14:00", "", " "])
+)
+_values = st.recursive(_scalars, lambda children: st.lists(children, max_size=3), max_leaves=6)
+_summaries = st.dictionaries(st.sampled_from(PAGE_FIELDS), _values, max_size=len(PAGE_FIELDS))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_summaries | _values, max_size=12))
+def test_any_summaries_give_consistent_totals(items):
+    stats = stats_of(*items)
+    assert stats.listed == len(items)
+    assert 0 <= stats.empty <= stats.listed
+    assert sum(stats.buckets) == stats.markdown_pages <= stats.listed
+    assert stats.cumulative()[-1] == ("+Inf", stats.markdown_pages)
+    # Never NaN or negative (a sum of huge counts may reach +Inf, which the writer shows).
+    assert stats.markdown_chars >= 0
+    assert stats.html_chars >= 0
+    assert stats.last_scraped is None or math.isfinite(stats.last_scraped)
