@@ -400,6 +400,7 @@ class ConvocoreClient:
         *,
         first_page: int = 1,
         max_requests: int = MAX_LIST_PAGES,
+        trace: ProbeTrace | None = None,
     ) -> ApiResult:
         """Walk a job's scraped-pages list (page numbers, ``limit`` :data:`PAGES_LIMIT`) from
         ``first_page``, handing each answer to ``consume``.
@@ -413,7 +414,7 @@ class ConvocoreClient:
         page = first_page
         for count in range(1, max_requests + 1):
             params = {"page": str(page), "limit": str(PAGES_LIMIT)}
-            result = _object_data(self.get(workspace_id, token, url, params, deadline))
+            result = _object_data(self.get(workspace_id, token, url, params, deadline, trace=trace))
             if not result.ok:
                 return result
             data = result.data

@@ -8,6 +8,7 @@ interval.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -589,3 +590,25 @@ def test_the_demo_lists_pages_that_agree_with_its_jobs(start_exporter):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_probe_debug_shows_the_pages_requests_and_why_none_were_made(fake, start_exporter):
+    fake.set_jobs(WS, {"job-abc": finished()})
+    fake.set_pages(WS, "job-abc", summaries(150))
+    running = start_exporter(page_config(fake))
+    probe = f"/probe?workspace_id={WS}&job_id=job-abc&debug=true"
+    first = running.get(probe).text
+    pages_url = f"{fake.base_url}/workspaces/{WS}/crawler/jobs/job-abc/pages"
+    for page in (1, 2):
+        assert re.search(
+            rf"^  \d\. GET {re.escape(pages_url)}\?page={page}&limit=100 -> 200 in [\d.]+s: ok$",
+            first,
+            re.M,
+        ), first
+    second = running.get(probe).text
+    assert "  - page stats: from memory: the job is finished and its pages were read\n" in second
+    assert "/pages?" not in second
+    assert 'convocore_crawler_job_pages_listed{workspace_id="ws-123",job_id="job-abc"} 150' in (
+        second
+    )
+    assert TOKEN not in first + second

@@ -113,7 +113,7 @@ class Exporter:
             selected = [Target(ws, job_id, "", explicit=True)]
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
         fetch.log_transitions(rt, outcomes)
-        pages = pagereads.refresh(rt, selected, outcomes, deadline)
+        pages = pagereads.refresh(rt, selected, outcomes, deadline, trace)
         return job_families(rt, selected, outcomes, pages)
 
     def targets(self, deadline: float) -> list[Target]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from ..client import MAX_LIST_PAGES, PAGES_LIMIT, ApiResult, PagesBatch
 from ..config import Workspace
 from ..pages import PageStats, page_key
+from ..trace import ProbeTrace
 from .fetch import in_backoff, note_result, result_of, start, wait
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
@@ -111,7 +112,13 @@ class _Walk:
 
 
 def _walk(
-    rt: Runtime, ws: Workspace, job_id: str, deadline: float, resume: _Resume | None
+    rt: Runtime,
+    ws: Workspace,
+    job_id: str,
+    deadline: float,
+    resume: _Resume | None,
+    *,
+    trace: ProbeTrace | None,
 ) -> tuple[ApiResult, _Walk]:
     walk = _Walk(ws.page_stats_max_pages, resume)
     requests = max(math.ceil(ws.page_stats_max_pages / PAGES_LIMIT) + 2, MAX_LIST_PAGES)
@@ -123,21 +130,32 @@ def _walk(
         walk.consume,
         first_page=walk.resume_page,
         max_requests=requests,
+        trace=trace,
     )
     if result.ok and not walk.ended and not walk.truncated and not walk.restart:
         walk.truncated = True  # stopped by the request bound: counted as far as it went
     return result, walk
 
 
-def _read(rt: Runtime, ws: Workspace, job_id: str, finished: bool, deadline: float) -> ApiResult:
+def _read(
+    rt: Runtime,
+    ws: Workspace,
+    job_id: str,
+    finished: bool,
+    deadline: float,
+    *,
+    trace: ProbeTrace | None = None,
+) -> ApiResult:
     key = (ws.id, job_id)
     with rt.lock:
         state = rt.pages.setdefault(key, PageState())
         state.attempted_at = rt.clock()
         resume = _resume_point(state)
-    result, walk = _walk(rt, ws, job_id, deadline, resume)
+    result, walk = _walk(rt, ws, job_id, deadline, resume, trace=trace)
     if result.ok and not walk.done() and resume is not None:
-        result, walk = _walk(rt, ws, job_id, deadline, None)
+        if trace is not None:
+            trace.note("page stats: the pages list changed before the last page counted")
+        result, walk = _walk(rt, ws, job_id, deadline, None, trace=trace)
     if result.ok and not walk.done():
         result = ApiResult(reason="invalid_response", detail="pageSize changed during the read")
     note_result(rt, ws.id, result)
@@ -191,11 +209,30 @@ def _due(rt: Runtime, ws: Workspace, finished: bool, state: PageState | None, no
     return now - state.read_at >= ws.page_stats_interval
 
 
+def _why_not(rt: Runtime, ws: Workspace, state: PageState | None, now: float) -> str:
+    if state is None or state.attempted_at is None:
+        return "page stats: not read"
+    if state.error is not None:
+        return f"page stats: not read again yet after failing ({state.error})"
+    if state.final:
+        return "page stats: from memory: the job is finished and its pages were read"
+    age = now - (state.read_at or state.attempted_at)
+    return f"page stats: from memory, read {age:.0f}s ago: page_stats_interval is " + (
+        f"{ws.page_stats_interval:g}s"
+    )
+
+
 def refresh(
-    rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome], deadline: float
+    rt: Runtime,
+    targets: list[Target],
+    outcomes: dict[Key, Outcome],
+    deadline: float,
+    trace: ProbeTrace | None = None,
 ) -> dict[Key, PageView]:
     """Read the pages lists that are due (within ``deadline``) and return what each job of a
-    ``page_stats`` workspace serves. A job without data (never fetched) has no page stats."""
+    ``page_stats`` workspace serves. A job without data (never fetched) has no page stats.
+
+    ``trace`` (one ``/probe?debug=true``) gets the pages requests and why none were made."""
     now = rt.clock()
     wanted: list[Key] = []
     fetches: dict[Key, Fetch] = {}
@@ -208,12 +245,17 @@ def refresh(
         key = target.key
         wanted.append(key)
         finished = outcome.job.finished
-        if not _due(rt, ws, finished, rt.pages.get(key), now):
+        state = rt.pages.get(key)
+        if not _due(rt, ws, finished, state, now):
+            if trace is not None:
+                trace.note(_why_not(rt, ws, state, now))
             continue
         if in_backoff(rt, ws.id, time.monotonic()):
             errors[key] = "rate_limited"
+            if trace is not None:
+                trace.note("page stats: not read: the workspace is in backoff after a 429")
             continue
-        work = functools.partial(_read, rt, ws, target.job_id, finished, deadline)
+        work = functools.partial(_read, rt, ws, target.job_id, finished, deadline, trace=trace)
         fetches[key] = start(rt, ("pages", *key), work)
     wait(fetches.values(), deadline)
     for key, fetch in fetches.items():
