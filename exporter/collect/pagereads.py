@@ -209,7 +209,8 @@ def _due(rt: Runtime, ws: Workspace, finished: bool, state: PageState | None, no
     return now - state.read_at >= ws.page_stats_interval
 
 
-def _why_not(rt: Runtime, ws: Workspace, state: PageState | None, now: float) -> str:
+def _why_not(ws: Workspace, state: PageState | None, now: float) -> str:
+    """Why a probe did not read the pages list, for ``/probe?debug=true``."""
     if state is None or state.attempted_at is None:
         return "page stats: not read"
     if state.error is not None:
@@ -217,9 +218,8 @@ def _why_not(rt: Runtime, ws: Workspace, state: PageState | None, now: float) ->
     if state.final:
         return "page stats: from memory: the job is finished and its pages were read"
     age = now - (state.read_at or state.attempted_at)
-    return f"page stats: from memory, read {age:.0f}s ago: page_stats_interval is " + (
-        f"{ws.page_stats_interval:g}s"
-    )
+    interval = f"{ws.page_stats_interval:g}s"
+    return f"page stats: from memory, read {age:.0f}s ago: page_stats_interval is {interval}"
 
 
 def refresh(
@@ -248,7 +248,7 @@ def refresh(
         state = rt.pages.get(key)
         if not _due(rt, ws, finished, state, now):
             if trace is not None:
-                trace.note(_why_not(rt, ws, state, now))
+                trace.note(_why_not(ws, state, now))
             continue
         if in_backoff(rt, ws.id, time.monotonic()):
             errors[key] = "rate_limited"
