@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics, paging
+from exporter.client import PAGES_LIMIT
 from exporter.collect import Exporter, default_process_collectors
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
@@ -121,11 +125,31 @@ def is_finished(index: int, share: float) -> bool:
     return int((index + 1) * share + 1e-9) > int(index * share + 1e-9)
 
 
+def make_page(job: str, index: int) -> dict[str, Any]:
+    """One page summary of a job's pages list; every 10th page is empty."""
+    url = f"https://{job}.example.com/page-{index}"
+    markdown = 0 if index % 10 == 9 else 500 + index * 37 % 9000
+    return {
+        "id": f"{job}-p{index}",
+        "url": url,
+        "urlHash": f"{index:016x}",
+        "title": f"Page {index}",
+        "description": f"Page {index} of {job}",
+        "scrapedAt": 1_796_040_000_000 + index * 1000,
+        "imageUrl": None,
+        "userId": "user-1",
+        "mdCharCount": markdown,
+        "htmlCharCount": 2000 + markdown * 5,
+        "failed": False,
+    }
+
+
 @dataclass
 class FakeWorkspace:
     jobs: int
     finished: float
     urls: int
+    pages: int  # page summaries each job lists
     pagination: paging.Style
     bodies: dict[str, bytes]  # get-job answers, rendered once when they are small
     items: list[dict[str, Any]]  # list items
@@ -133,6 +157,7 @@ class FakeWorkspace:
     @classmethod
     def build(cls, ws: str, spec: dict[str, Any]) -> FakeWorkspace:
         n, share, urls = int(spec["jobs"]), float(spec["finished"]), int(spec.get("urls", 0))
+        pages = int(spec.get("pages", 0))
         bodies: dict[str, bytes] = {}
         items: list[dict[str, Any]] = []
         for i in range(n):
@@ -140,7 +165,7 @@ class FakeWorkspace:
             items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
             if urls == 0:
                 bodies[job_id(i)] = envelope(job)
-        return cls(n, share, urls, spec.get("pagination", "page"), bodies, items)
+        return cls(n, share, urls, pages, spec.get("pagination", "page"), bodies, items)
 
     def get_job(self, ws: str, wanted: str) -> bytes | None:
         body = self.bodies.get(wanted)
@@ -156,6 +181,23 @@ class FakeWorkspace:
     def list_page(self, query: dict[str, str]) -> bytes:
         return envelope(paging.window(self.items, query, self.pagination))
 
+    def pages_page(self, wanted: str, query: dict[str, str]) -> bytes | None:
+        """One answer of a job's pages list (page style), built for the window asked."""
+        if self.get_job("", wanted) is None:
+            return None
+        limit = max(1, min(paging.MAX_LIMIT, int(query.get("limit", "20"))))
+        page = max(1, int(query.get("page", "1")))
+        start = (page - 1) * limit
+        window = range(start, min(self.pages, start + limit))
+        return envelope(
+            {
+                "pages": [make_page(wanted, i) for i in window],
+                "total": self.pages,
+                "page": page,
+                "pageSize": limit,
+            }
+        )
+
 
 def envelope(data: Any) -> bytes:
     return json.dumps({"success": True, "message": "ok", "data": data}).encode()
@@ -168,7 +210,7 @@ class FakeConvocore:
     def __init__(self) -> None:
         self.latency = 0.0
         self.workspaces: dict[str, FakeWorkspace] = {}
-        self.counts: dict[str, int] = {"job": 0, "list": 0, "other": 0}
+        self.counts: dict[str, int] = {"job": 0, "list": 0, "pages": 0, "other": 0}
 
     async def serve(self) -> None:
         server = await asyncio.start_server(self.connection, "127.0.0.1", 0, backlog=4096)
@@ -222,6 +264,8 @@ class FakeConvocore:
         kind = "other"
         if len(parts) in (5, 6) and parts[:2] == ["v3", "workspaces"]:
             kind = "job" if len(parts) == 6 else "list"
+        elif len(parts) == 7 and parts[:2] == ["v3", "workspaces"] and parts[6] == "pages":
+            kind = "pages"
         self.counts[kind] += 1
         ws = self.workspaces.get(parts[2]) if kind != "other" else None
         if self.latency:
@@ -233,6 +277,8 @@ class FakeConvocore:
             body = ws.get_job(parts[2], parts[5])
         elif ws is not None and kind == "list":
             body = ws.list_page({k: v[-1] for k, v in parse_qs(url.query).items()})
+        elif ws is not None and kind == "pages":
+            body = ws.pages_page(parts[5], {k: v[-1] for k, v in parse_qs(url.query).items()})
         if body is None:
             return 404, b'{"message":"not found","code":"NOT_FOUND"}'
         return 200, body
@@ -283,6 +329,7 @@ def config_yaml(
     min_refresh: str,
     workspaces: dict[str, int | None],
     timeout: float = 30.0,
+    page_stats: bool = False,
 ) -> str:
     """An exporter config; ``workspaces`` maps id to its explicit job count (None: discover)."""
     lines = [
@@ -295,6 +342,8 @@ def config_yaml(
     ]
     for ws, count in workspaces.items():
         lines += [f"  - id: {ws}", "    token: ${BENCH_TOKEN}"]
+        if page_stats:
+            lines.append("    page_stats: true")
         if count is None:
             lines.append("    discover: true")
         else:
@@ -536,23 +585,12 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
-def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Row]:
-    n, urls = args.big_jobs, args.big_urls
-    fake.configure(
-        args.big_latency, {"ws-big": {"jobs": n, "finished": args.finished, "urls": urls}}
-    )
-    rows: list[Row] = []
+@contextlib.contextmanager
+def exporter_process(config_text: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The exporter as its own process (``python -m exporter``), ready; (process, URL)."""
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
-        # 1h: every job fetched by the first scrape is then served from memory.
-        config.write_text(
-            config_yaml(
-                fake.base_url,
-                concurrency=args.concurrency,
-                min_refresh="1h",
-                workspaces={"ws-big": n},
-            )
-        )
+        config.write_text(config_text)
         port = free_port()
         proc = subprocess.Popen(
             [
@@ -580,22 +618,36 @@ def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Ro
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("the exporter did not start")
                 time.sleep(0.1)
-            before = proc_status(proc.pid)
-            cold_seconds, body = scrape(url)
-            bad = validity(body, n)
-            after = proc_status(proc.pid)
-            requests_seen = fake.take_counts()["job"]
-            times = []
-            for _ in range(args.repeats):
-                seconds, warm_body = scrape(url)
-                times.append(seconds)
-            bad_warm = validity(warm_body, n)
-            samples = sum(1 for line in warm_body.splitlines() if line and not line.startswith("#"))
-            warm_requests = fake.take_counts()["job"]
-            final = proc_status(proc.pid)
+            yield proc, url
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Row]:
+    n, urls = args.big_jobs, args.big_urls
+    fake.configure(
+        args.big_latency, {"ws-big": {"jobs": n, "finished": args.finished, "urls": urls}}
+    )
+    rows: list[Row] = []
+    # 1h: every job fetched by the first scrape is then served from memory.
+    config_text = config_yaml(
+        fake.base_url, concurrency=args.concurrency, min_refresh="1h", workspaces={"ws-big": n}
+    )
+    with exporter_process(config_text) as (proc, url):
+        before = proc_status(proc.pid)
+        cold_seconds, body = scrape(url)
+        bad = validity(body, n)
+        after = proc_status(proc.pid)
+        requests_seen = fake.take_counts()["job"]
+        times = []
+        for _ in range(args.repeats):
+            seconds, warm_body = scrape(url)
+            times.append(seconds)
+        bad_warm = validity(warm_body, n)
+        samples = sum(1 for line in warm_body.splitlines() if line and not line.startswith("#"))
+        warm_requests = fake.take_counts()["job"]
+        final = proc_status(proc.pid)
     if 5 in wanted:
         median = statistics.median(times)
         rows.append(
@@ -624,6 +676,52 @@ def cases_5_6(args: argparse.Namespace, fake: Fake, wanted: set[int]) -> list[Ro
             )
         )
     return rows
+
+
+def case_8(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """Page statistics of finished jobs: read once, then served from memory."""
+    n, pages = args.page_jobs, args.pages
+    fake.configure(args.big_latency, {"ws-pages": {"jobs": n, "finished": 1.0, "pages": pages}})
+    config_text = config_yaml(
+        fake.base_url,
+        concurrency=args.concurrency,
+        min_refresh="10s",
+        workspaces={"ws-pages": n},
+        page_stats=True,
+    )
+    fake.take_counts()
+    with exporter_process(config_text) as (proc, url):
+        before = proc_status(proc.pid)
+        cold_seconds, body = scrape(url)
+        after = proc_status(proc.pid)
+        cold = fake.take_counts()
+        warm_seconds, warm_body = scrape(url)
+        warm = fake.take_counts()
+        final = proc_status(proc.pid)
+    bad = validity(body, n) or validity(warm_body, n)
+    listed = re.findall(r"^convocore_crawler_job_pages_listed\{[^}]*\} (\S+)$", warm_body, re.M)
+    if not bad and listed != [str(pages)] * n:
+        bad = f"pages_listed is not {pages} for every job"
+    expected_cold = n * math.ceil(pages / PAGES_LIMIT)
+    rss = after["VmRSS"] / 1024
+    return [
+        Row(
+            f"8. page stats, {n} finished jobs x {pages} pages: second scrape",
+            f"{warm['pages']} pages requests (first scrape {cold['pages']}, expected "
+            f"{expected_cold}; {cold_seconds:.1f} s then {warm_seconds:.2f} s)",
+            "0 pages requests",
+            warm["pages"] == 0 and cold["pages"] == expected_cold and not bad,
+            bad,
+        ),
+        Row(
+            f"8. ... RSS after the first scrape ({n * pages} page summaries read)",
+            f"{rss:.0f} MB (idle {before['VmRSS'] / 1024:.0f} MB; peak "
+            f"{after['VmHWM'] / 1024:.0f} MB in the first scrape, "
+            f"RSS {final['VmRSS'] / 1024:.0f} MB after the second)",
+            "<= 150 MB",
+            rss <= 150 and after["VmHWM"] / 1024 <= 150,
+        ),
+    ]
 
 
 def samples_of(body: bytes) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
@@ -766,7 +864,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7", help="comma-separated case numbers")
+    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -788,6 +886,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--big-latency", type=float, default=0.005, help="upstream latency in 5-6 (seconds)"
     )
     parser.add_argument("--repeats", type=int, default=5, help="warm scrapes timed in case 5")
+    parser.add_argument("--page-jobs", type=int, default=1000, help="finished jobs in case 8")
+    parser.add_argument("--pages", type=int, default=500, help="pages each job lists in case 8")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -810,6 +910,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += cases_5_6(args, fake, wanted)
         if 7 in wanted:
             rows += case_7(args)
+        if 8 in wanted:
+            rows += case_8(args, fake)
     finally:
         fake.close()
     print(table(rows))

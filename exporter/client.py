@@ -18,6 +18,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
@@ -46,6 +47,7 @@ _NO_RETRY = {
 }
 LIST_PAGE_LIMIT = 100
 MAX_LIST_PAGES = 200
+PAGES_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,34 @@ class ApiResult:
     @property
     def ok(self) -> bool:
         return self.reason is None
+
+
+@dataclass(frozen=True, slots=True)
+class PagesBatch:
+    """One answer of a job's scraped-pages list: the summaries and where they sit in it."""
+
+    page: int  # 1-based, as asked and answered
+    page_size: int  # the answer's pageSize, else the limit asked
+    total: int | None  # the answer's total, when it is a whole number
+    items: list[Any]  # the summaries as listed (not all need be objects)
+
+    @property
+    def first_index(self) -> int:
+        """Position of ``items[0]`` in the whole list, from 0."""
+        return (self.page - 1) * self.page_size
+
+    @property
+    def last(self) -> bool:
+        """Whether the list ends with this answer."""
+        if not self.items:
+            return True
+        if self.total is not None:
+            return self.page * self.page_size >= self.total
+        return len(self.items) < self.page_size
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class _Bearer(AuthBase):
@@ -294,6 +324,9 @@ class ConvocoreClient:
     def jobs_url(self, workspace_id: str) -> str:
         return f"{self.api.base_url}/workspaces/{quote(workspace_id, safe='')}/crawler/jobs"
 
+    def pages_url(self, workspace_id: str, job_id: str) -> str:
+        return self.job_url(workspace_id, job_id) + "/pages"
+
     def get_job(
         self,
         workspace_id: str,
@@ -356,6 +389,56 @@ class ConvocoreClient:
             page += 1
             params = {"page": str(page), "limit": str(LIST_PAGE_LIMIT)}
         return ApiResult(data=items)
+
+    def list_pages(
+        self,
+        workspace_id: str,
+        token: Secret,
+        job_id: str,
+        deadline: float,
+        consume: Callable[[PagesBatch], bool],
+        *,
+        first_page: int = 1,
+        max_requests: int = MAX_LIST_PAGES,
+        trace: ProbeTrace | None = None,
+    ) -> ApiResult:
+        """Walk a job's scraped-pages list (page numbers, ``limit`` :data:`PAGES_LIMIT`) from
+        ``first_page``, handing each answer to ``consume``.
+
+        The walk ends when ``consume`` returns False, when the list ends (``page * pageSize >=
+        total``, or a short or empty page without ``total``), or after ``max_requests``
+        answers. Each answer must be ``{pages: [...], ...}`` for the page asked; ``data`` is the
+        number of answers read.
+        """
+        url = self.pages_url(workspace_id, job_id)
+        page = first_page
+        for count in range(1, max_requests + 1):
+            params = {"page": str(page), "limit": str(PAGES_LIMIT)}
+            result = _object_data(self.get(workspace_id, token, url, params, deadline, trace=trace))
+            if not result.ok:
+                return result
+            data = result.data
+            items = data.get("pages")
+            if not isinstance(items, list):
+                return ApiResult(reason="invalid_response", detail="pages is not a list")
+            answered = _whole(data.get("page"))
+            if answered is not None and answered != page:
+                return ApiResult(reason="invalid_response", detail="answer is for another page")
+            size = _whole(data.get("pageSize"))
+            total = _whole(data.get("total"))
+            page_size = size if size is not None and size > 0 else PAGES_LIMIT
+            if len(items) > page_size:
+                return ApiResult(reason="invalid_response", detail="more pages than pageSize")
+            batch = PagesBatch(
+                page=page,
+                page_size=page_size,
+                total=total if total is not None and total >= 0 else None,
+                items=items,
+            )
+            if not consume(batch) or batch.last:
+                return ApiResult(data=count)
+            page += 1
+        return ApiResult(data=max_requests)
 
     def get(
         self,

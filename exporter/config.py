@@ -61,6 +61,9 @@ WORKSPACE_KEYS = frozenset(
         "include_finished_for",
         "max_jobs",
         "allow_unconfigured_probes",
+        "page_stats",
+        "page_stats_interval",
+        "page_stats_max_pages",
     }
 )
 JOB_KEYS = frozenset({"id", "name"})
@@ -113,6 +116,9 @@ class Workspace:
     include_finished_for: float | None = None
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
+    page_stats: bool = False
+    page_stats_interval: float = 300.0
+    page_stats_max_pages: int = 5000
 
 
 @dataclass(frozen=True)
@@ -409,6 +415,11 @@ def _parse_workspace(
     max_jobs = None
     if data.get("max_jobs") is not None:
         max_jobs = reader.integer(data["max_jobs"], f"{key}.max_jobs", minimum=1, maximum=1_000_000)
+    page_stats_interval = Workspace.page_stats_interval
+    if data.get("page_stats_interval") is not None:
+        page_stats_interval = reader.duration(
+            data["page_stats_interval"], f"{key}.page_stats_interval"
+        )
     return (
         Workspace(
             id=ws_id,
@@ -420,6 +431,14 @@ def _parse_workspace(
             max_jobs=max_jobs,
             allow_unconfigured_probes=reader.boolean(
                 data.get("allow_unconfigured_probes", False), f"{key}.allow_unconfigured_probes"
+            ),
+            page_stats=reader.boolean(data.get("page_stats", False), f"{key}.page_stats"),
+            page_stats_interval=page_stats_interval,
+            page_stats_max_pages=reader.integer(
+                data.get("page_stats_max_pages", Workspace.page_stats_max_pages),
+                f"{key}.page_stats_max_pages",
+                minimum=1,
+                maximum=1_000_000,
             ),
         ),
         warnings,

@@ -1,13 +1,16 @@
 """A simulated Convocore v3 API on loopback, for ``--demo`` and the tests' happy path.
 
 It serves the same paths, envelopes and fields as the real API (get-job, the paginated job
-list in both styles, the workspace list) with a handful of jobs whose progress advances with
-time: two processing, one completed, one failed with a ``resultError``, one cancelled and one
-queued (the queued one answers in the older shape without ``status``).
+list in both styles, a job's scraped pages, the workspace list) with a handful of jobs whose
+progress advances with time: two processing, one completed, one failed with a
+``resultError``, one cancelled and one queued (the queued one answers in the older shape
+without ``status``). Each job lists its scraped and failed pages, oldest first; most pages of
+the completed help center are empty, as a JavaScript-rendered site's are.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -34,11 +37,127 @@ def _urls(base: str, count: int) -> list[str]:
     return [f"{base}/page-{i}" for i in range(count)]
 
 
+# Pages per second of the two processing demo jobs, and the pages they start with.
+_DOCS_RATE, _DOCS_START = 0.2, 40
+_BLOG_RATE, _BLOG_START = 0.1, 10
+
+
+def _progress(started: float, now: float) -> tuple[int, int]:
+    """Pages scraped so far by job-docs and job-blog."""
+    elapsed = max(0.0, now - started)
+    docs = min(240, _DOCS_START + int(elapsed * _DOCS_RATE))
+    blog = min(95, _BLOG_START + int(elapsed * _BLOG_RATE))
+    return docs, blog
+
+
+def _spread(index: int, share: float) -> bool:
+    """Picks ``share`` of the indexes, evenly spread."""
+    return int((index + 1) * share + 1e-9) > int(index * share + 1e-9)
+
+
+def page_summaries(
+    job_id: str,
+    primary: str,
+    scraped: int,
+    failed: int,
+    *,
+    first_at: float,
+    step: float,
+    empty_share: float = 0.0,
+) -> list[dict[str, Any]]:
+    """A job's pages list, oldest first: ``scraped`` pages and ``failed`` failed ones among
+    them, page ``i`` scraped at ``first_at + i * step`` (wall seconds). ``empty_share`` of the
+    scraped pages are empty: a title but no text, as a page rendered by JavaScript."""
+    total = scraped + failed
+    host = primary.split("//", 1)[-1].split("/", 1)[0]
+    pages: list[dict[str, Any]] = []
+    for i in range(total):
+        url = f"{primary}/page-{i}"
+        is_failed = failed > 0 and _spread(i, failed / total)
+        empty = not is_failed and _spread(i, empty_share)
+        markdown = 0 if is_failed or empty else 600 + (i * 7919) % 14_000
+        pages.append(
+            {
+                "id": f"{job_id}-p{i:05d}",
+                "url": url,
+                "urlHash": hashlib.sha256(url.encode()).hexdigest()[:16],
+                "title": None if is_failed else f"{host}: page {i}",
+                "description": None if is_failed or empty else f"Page {i} of {host}",
+                "scrapedAt": int((first_at + i * step) * 1000),
+                "imageUrl": f"{primary}/og/{i}.png" if i % 3 == 0 and not is_failed else None,
+                "userId": "user-demo",
+                "mdCharCount": markdown,
+                "htmlCharCount": 0 if is_failed else 1_400 + markdown * 6,
+                "failed": is_failed,
+            }
+        )
+    return pages
+
+
+def demo_pages(started: float, now: float) -> dict[str, list[dict[str, Any]]]:
+    """Each demo job's pages list at wall time ``now``, consistent with :func:`demo_jobs`."""
+    docs, blog = _progress(started, now)
+    return {
+        "job-docs": page_summaries(
+            "job-docs",
+            "https://docs.example.com",
+            docs,
+            docs // 20,
+            first_at=started - _DOCS_START / _DOCS_RATE,
+            step=1 / _DOCS_RATE / 1.05,
+            empty_share=0.02,
+        ),
+        "job-blog": page_summaries(
+            "job-blog",
+            "https://blog.example.com",
+            blog,
+            0,
+            first_at=started - _BLOG_START / _BLOG_RATE,
+            step=1 / _BLOG_RATE,
+        ),
+        # A help center rendered in the browser: most pages have no text.
+        "job-help": page_summaries(
+            "job-help",
+            "https://help.example.com",
+            120,
+            3,
+            first_at=started - 3500,
+            step=20,
+            empty_share=0.75,
+        ),
+        "job-legacy": page_summaries(
+            "job-legacy", "https://legacy.example.com", 12, 30, first_at=started - 3000, step=30
+        ),
+        "job-pricing": page_summaries(
+            "job-pricing", "https://example.com/pricing", 5, 0, first_at=started - 2000, step=60
+        ),
+        "job-careers": [],
+    }
+
+
+def default_pages(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A pages list that fits a job given without one: its scraped and failed pages."""
+
+    def count(name: str) -> int:
+        value = job.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            return 0
+        return int(min(value, 10_000))
+
+    primary = job.get("primaryUrl")
+    return page_summaries(
+        str(job.get("id", "job")),
+        primary if isinstance(primary, str) else "https://example.com",
+        count("scrapedPagesNum"),
+        count("failedPagesNum"),
+        first_at=1_796_040_000.0,
+        step=60.0,
+    )
+
+
 def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
     """The demo workspace's jobs as the API would answer them at wall time ``now``."""
-    elapsed = max(0.0, now - started)
-    docs_scraped = min(240, 40 + int(elapsed * 0.2))
-    blog_scraped = min(95, 10 + int(elapsed * 0.1))
+    docs_scraped, blog_scraped = _progress(started, now)
 
     def job(job_id: str, primary: str, **fields: Any) -> dict[str, Any]:
         scraped = fields.get("scrapedPagesNum", 0)
@@ -211,7 +330,9 @@ class DemoApi:
     """The simulated API's logic, independent of any socket.
 
     ``jobs`` maps workspace id to a function of wall time giving that workspace's jobs; the
-    default is the demo workspace. ``pagination`` is ``"page"`` or ``"cursor"``.
+    default is the demo workspace. ``pages`` does the same for the jobs' pages lists; a job
+    without one lists :func:`default_pages`. ``pagination`` is ``"page"`` or ``"cursor"`` (for
+    the job list; the pages list is always page style).
     """
 
     def __init__(
@@ -220,12 +341,16 @@ class DemoApi:
         *,
         clock: Callable[[], float] = time.time,
         jobs: dict[str, Callable[[float], dict[str, dict[str, Any]]]] | None = None,
+        pages: dict[str, Callable[[float], dict[str, list[Any]]]] | None = None,
         pagination: paging.Style = "page",
     ) -> None:
         self.token = token
         self.clock = clock
         started = clock()
         self.jobs = jobs or {DEMO_WORKSPACE: lambda now: demo_jobs(started, now)}
+        if pages is None and jobs is None:
+            pages = {DEMO_WORKSPACE: lambda now: demo_pages(started, now)}
+        self.pages = pages or {}
         self.pagination = pagination
         self.requests: list[str] = []
         self._lock = threading.Lock()
@@ -252,18 +377,39 @@ class DemoApi:
                     "data": [{"id": ws, "name": ws} for ws in self.jobs],
                 },
             )
-        if len(parts) in (4, 5) and parts[0] == "workspaces" and parts[2:4] == ["crawler", "jobs"]:
+        if (
+            len(parts) in (4, 5, 6)
+            and parts[0] == "workspaces"
+            and parts[2:4] == ["crawler", "jobs"]
+            and parts[5:] in ([], ["pages"])
+        ):
             source = self.jobs.get(parts[1])
             if source is None:
                 return _error(404, "NOT_FOUND", "workspace not found")
-            jobs = source(self.clock())
-            if len(parts) == 5:
+            now = self.clock()
+            jobs = source(now)
+            if len(parts) >= 5:
                 job = jobs.get(parts[4])
                 if job is None:
                     return _error(404, "NOT_FOUND", "crawler job not found")
+                if len(parts) == 6:
+                    return self._pages(parts[1], parts[4], job, now, query)
                 return _json(200, {"success": True, "message": "ok", "data": job})
             return self._list(list(jobs.values()), query)
         return _error(404, "NOT_FOUND", "no such route")
+
+    def _pages(
+        self, ws: str, job_id: str, job: dict[str, Any], now: float, query: dict[str, str]
+    ) -> Answer:
+        source = self.pages.get(ws)
+        listed = source(now).get(job_id) if source is not None else None
+        try:
+            data = paging.window(
+                default_pages(job) if listed is None else listed, query, "page", key="pages"
+            )
+        except ValueError:
+            return _error(400, "BAD_REQUEST", "page and limit are numbers")
+        return _json(200, {"success": True, "message": "ok", "data": data})
 
     def _list(self, jobs: list[dict[str, Any]], query: dict[str, str]) -> Answer:
         items = [{k: v for k, v in j.items() if k not in LIST_ITEM_OMITS} for j in jobs]
@@ -319,5 +465,6 @@ def demo_config_yaml(base_url: str) -> str:
     return (
         f"api:\n  base_url: {base_url}\n  timeout_seconds: 5\n  min_refresh_interval: 1s\n"
         f"workspaces:\n  - id: {DEMO_WORKSPACE}\n    token: ${{CONVOCORE_DEMO_TOKEN}}\n"
+        f"    page_stats: true\n    page_stats_interval: 10s\n"
         f"    jobs:\n{jobs}\n"
     )

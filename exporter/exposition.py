@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-FamilyType = Literal["gauge", "counter", "histogram", "untyped"]
+FamilyType = Literal["gauge", "counter", "histogram", "gaugehistogram", "untyped"]
 Sample = tuple[str, str, float]
 
 
@@ -66,12 +66,30 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+def _text_families(families: Iterable[Family]) -> Iterator[Family]:
+    """Text format 0.0.4 has no gauge histogram: as prometheus_client writes one there, its
+    ``_bucket`` samples become a histogram and ``_gcount`` and ``_gsum`` gauges of their own."""
+    for family in families:
+        if family.type != "gaugehistogram":
+            yield family
+            continue
+        samples = list(family.samples)
+        yield Family(
+            family.name, "histogram", family.help, [s for s in samples if s[0] == "_bucket"]
+        )
+        for suffix in ("_gcount", "_gsum"):
+            picked = [("", labels, value) for kind, labels, value in samples if kind == suffix]
+            yield Family(family.name + suffix, "gauge", family.help, picked)
+
+
 def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[bytes]:
     """The exposition, one encoded family at a time.
 
     A server streams these pieces, so neither the samples nor the text of a large scrape
     exist all at once: the peak is one family's lines.
     """
+    if not openmetrics:
+        families = _text_families(families)
     for family in families:
         samples = iter(family.samples)
         first = next(samples, None)

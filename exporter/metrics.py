@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .model import Job
+from .pages import EMPTY_RULE, PageStats
 
 PREFIX = "convocore_crawler_"
 JOB_LABELS: tuple[str, ...] = ("workspace_id", "job_id")
 
-MetricType = Literal["gauge", "counter", "histogram"]
+MetricType = Literal["gauge", "counter", "histogram", "gaugehistogram"]
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,85 @@ JOB_VALUES: tuple[JobValueDef, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class PageValueDef(MetricDef):
+    """A per-job gauge read from the job's :class:`PageStats`; omitted when None."""
+
+    read: Callable[[PageStats], float | None] = lambda stats: None
+
+
+_PAGES_SOURCE = "the job's pages list (`page_stats: true`)"
+
+
+def _page_value(
+    name: str, help_text: str, source: str, read: Callable[[PageStats], object]
+) -> PageValueDef:
+    return PageValueDef(
+        name=PREFIX + name,
+        type="gauge",
+        help=help_text,
+        labels=JOB_LABELS,
+        source=source,
+        read=read,  # type: ignore[arg-type]
+    )
+
+
+PAGE_VALUES: tuple[PageValueDef, ...] = (
+    _page_value(
+        "job_pages_listed",
+        "Scraped pages the API lists for the job (read up to page_stats_max_pages).",
+        f"number of entries of {_PAGES_SOURCE}",
+        lambda s: s.listed,
+    ),
+    _page_value(
+        "job_empty_pages",
+        f"Listed pages that are empty: {EMPTY_RULE}.",
+        f"`failed`, `mdCharCount`, `title` of {_PAGES_SOURCE}",
+        lambda s: s.empty,
+    ),
+    _page_value(
+        "job_markdown_chars",
+        "Markdown characters of the listed pages, summed (pages without a count add 0).",
+        f"`mdCharCount` of {_PAGES_SOURCE}",
+        lambda s: s.markdown_chars,
+    ),
+    _page_value(
+        "job_html_chars",
+        "HTML characters of the listed pages, summed (pages without a count add 0).",
+        f"`htmlCharCount` of {_PAGES_SOURCE}",
+        lambda s: s.html_chars,
+    ),
+    _page_value(
+        "job_last_page_scraped_timestamp_seconds",
+        "When the job's most recently scraped listed page was scraped, in Unix seconds.",
+        f"largest `scrapedAt` of {_PAGES_SOURCE} (milliseconds when above 1e11)",
+        lambda s: s.last_scraped,
+    ),
+)
+PAGE_MARKDOWN_CHARS = MetricDef(
+    PREFIX + "job_page_markdown_chars",
+    "gaugehistogram",
+    "Listed pages by their markdown characters (pages with a valid mdCharCount).",
+    JOB_LABELS,
+    f"`mdCharCount` of {_PAGES_SOURCE}; buckets 0, 100, 1000, 10000, 100000",
+)
+PAGE_STATS_ERROR_INFO = MetricDef(
+    PREFIX + "page_stats_error_info",
+    "gauge",
+    "Why the job's pages list could not be read; present only while its last read failed "
+    "(the job's up is not affected).",
+    (*JOB_LABELS, "reason"),
+    "the exporter (`page_stats: true`)",
+)
+PAGE_STATS_TRUNCATED = MetricDef(
+    PREFIX + "page_stats_truncated_jobs_total",
+    "counter",
+    "Distinct jobs whose pages were counted only up to the workspace's page_stats_max_pages.",
+    ("workspace_id",),
+    "the exporter (`page_stats: true`)",
+)
+
 UP = MetricDef(
     PREFIX + "up",
     "gauge",
@@ -293,6 +373,10 @@ ALL: list[MetricDef] = [
     JOB_INFO,
     JOB_STATUS,
     *JOB_VALUES,
+    *PAGE_VALUES,
+    PAGE_MARKDOWN_CHARS,
+    PAGE_STATS_ERROR_INFO,
+    PAGE_STATS_TRUNCATED,
     API_ERRORS,
     API_REQUESTS,
     API_DURATION,

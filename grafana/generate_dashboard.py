@@ -320,6 +320,98 @@ def jobs_table() -> Panel:
     }
 
 
+def content_row(layout: Layout) -> list[Panel]:
+    """What the scraped pages hold, from the page statistics (workspaces with page_stats)."""
+    needs = (
+        " Only for workspaces with page_stats: true, whose jobs' pages lists the exporter reads."
+    )
+    return [
+        layout.row("Content"),
+        layout.place(
+            timeseries(
+                "Empty pages",
+                "Share of the pages each job lists that are empty: not failed, and no markdown "
+                "was extracted (recording rule "
+                "workspace_id_job_id:convocore_crawler_job_empty_pages:ratio). A high share "
+                "usually means a site rendered with JavaScript; the "
+                "ConvocoreCrawlerJobEmptyPages alert fires above 50% once a job lists 20 pages."
+                + needs,
+                [
+                    target(
+                        "A",
+                        named(
+                            f"workspace_id_job_id:convocore_crawler_job_empty_pages:ratio{{{JOB}}}"
+                        ),
+                        "{{job_id}} {{name}}",
+                    )
+                ],
+                "percentunit",
+                max_value=1,
+            ),
+            8,
+            8,
+        ),
+        layout.place(
+            timeseries(
+                "Content volume",
+                "Characters of markdown (solid) and of HTML (dashed) in the pages each job "
+                "lists, summed. Markdown is the text the crawler extracted; HTML that grows "
+                "without markdown is pages scraped without content." + needs,
+                [
+                    target(
+                        "A",
+                        named(f"convocore_crawler_job_markdown_chars{{{JOB}}}"),
+                        "{{job_id}} {{name}} markdown",
+                    ),
+                    target(
+                        "B",
+                        named(f"convocore_crawler_job_html_chars{{{JOB}}}"),
+                        "{{job_id}} {{name}} HTML",
+                    ),
+                ],
+                "short",
+                overrides=[
+                    {
+                        "matcher": {"id": "byFrameRefID", "options": "B"},
+                        "properties": [
+                            {
+                                "id": "custom.lineStyle",
+                                "value": {"fill": "dash", "dash": [10, 10]},
+                            },
+                            {"id": "custom.fillOpacity", "value": 0},
+                        ],
+                    }
+                ],
+            ),
+            8,
+            8,
+        ),
+        layout.place(
+            timeseries(
+                "Pages per minute (scrapedAt)",
+                "How fast each job scrapes pages by the pages' own scrapedAt times: pages newly "
+                "listed over 15 minutes divided by how far the latest scrapedAt moved (recording "
+                "rule workspace_id_job_id:convocore_crawler_job_pages_listed:scraped_rate15m), "
+                "so it does not depend on how often the exporter reads the pages. No line while "
+                "a job adds no page." + needs,
+                [
+                    target(
+                        "A",
+                        named(
+                            "60 * workspace_id_job_id:convocore_crawler_job_pages_listed:"
+                            f"scraped_rate15m{{{JOB}}}"
+                        ),
+                        "{{job_id}} {{name}}",
+                    )
+                ],
+                "suffix:pages/min",
+            ),
+            8,
+            8,
+        ),
+    ]
+
+
 def panels() -> list[Panel]:
     layout = Layout()
     result: list[Panel] = [layout.row("Jobs")]
@@ -512,6 +604,7 @@ def panels() -> list[Panel]:
             8,
         )
     )
+    result.extend(content_row(layout))
     result.append(layout.row("Exporter health"))
     result.append(
         layout.place(

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from exporter.demo import DemoApi
 
@@ -60,6 +60,7 @@ class FakeConvocore(ThreadingHTTPServer):
             jobs={ws: self._source(ws) for ws in self.jobs} if jobs is not None else None,
             **kw,
         )
+        self.page_lists: dict[str, dict[str, list[Any]]] = {}
         self.faults: dict[str, Fault] = {}
         self.log: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
@@ -78,12 +79,27 @@ class FakeConvocore(ThreadingHTTPServer):
         self.jobs[ws] = jobs
         self.api.jobs[ws] = self._source(ws)
 
+    def set_pages(self, ws: str, job: str, pages: list[Any]) -> None:
+        """The job's pages list from now on (else one fitting its scraped and failed pages)."""
+        self.page_lists.setdefault(ws, {})[job] = pages
+        self.api.pages[ws] = lambda _now: self.page_lists.get(ws, {})
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v3"
 
     def job_path(self, ws: str, job: str) -> str:
         return f"/v3/workspaces/{ws}/crawler/jobs/{job}"
+
+    def pages_path(self, ws: str, job: str) -> str:
+        return self.job_path(ws, job) + "/pages"
+
+    def pages_requests(self, ws: str, job: str) -> list[str]:
+        """The ``page`` parameter of each pages request for the job, in order."""
+        path = self.pages_path(ws, job)
+        with self.lock:
+            targets = [urlsplit(target) for target, _ in self.log]
+        return [parse_qs(url.query).get("page", ["?"])[-1] for url in targets if url.path == path]
 
     def fail(self, path: str, fault: Fault) -> None:
         with self.lock:

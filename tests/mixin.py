@@ -58,6 +58,8 @@ def exporter_metric_names() -> set[str]:
     for definition in metrics.ALL:
         if definition.type == "histogram":
             names.update(definition.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+        elif definition.type == "gaugehistogram":
+            names.update(definition.name + suffix for suffix in ("_bucket", "_gsum", "_gcount"))
         else:
             names.add(definition.name)
     return names

@@ -87,6 +87,10 @@ def test_panels(dashboard: dict[str, Any]) -> None:
         "Page failure ratio",
         "Estimated credits of active jobs by workspace",
         "Active jobs by workspace",
+        "Content",
+        "Empty pages",
+        "Content volume",
+        "Pages per minute (scrapedAt)",
         "Exporter health",
         "Jobs by fetch outcome",
         "Data age",
@@ -177,6 +181,8 @@ def test_queries_read_only_known_metrics_and_recording_rules(dashboard: dict[str
         "workspace_id:convocore_crawler_jobs_active:sum",
         "workspace_id:convocore_crawler_job_estimated_credits_active:sum",
         "workspace_id:convocore_crawler_credit_budget:max",
+        "workspace_id_job_id:convocore_crawler_job_empty_pages:ratio",
+        "workspace_id_job_id:convocore_crawler_job_pages_listed:scraped_rate15m",
     } <= used
 
 

@@ -40,11 +40,13 @@ def test_every_config_key_is_documented():
 
 def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
     done = full_job("a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z")
-    fake.set_jobs("w", {"a": done, "b": full_job("b", "w")})
+    fake.set_jobs("w", {"a": done, "b": full_job("b", "w"), "c": full_job("c", "w")})
     fake.fail(fake.job_path("w", "b"), Fault(500, "x"))
+    fake.fail(fake.pages_path("w", "c"), Fault(500, "x"))  # pages error, truncation on a
     config = config_yaml(
         fake.base_url,
-        "  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [a, b]\n    max_jobs: 5\n",
+        "  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [a, b, c]\n    max_jobs: 5\n"
+        "    page_stats: true\n    page_stats_max_pages: 30\n",
     )
     running = start_exporter(config)
     Reloader(running.exporter, None)  # as the command line wires it: it owns the reload gauges
@@ -54,6 +56,8 @@ def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
     for d in metrics.ALL:
         if d.type == "histogram":
             defined |= {d.name + s for s in ("_bucket", "_count", "_sum")}
+        elif d.type == "gaugehistogram":
+            defined |= {d.name + s for s in ("_bucket", "_gcount", "_gsum")}
         else:
             defined.add(d.name)
     assert served <= defined

@@ -300,6 +300,29 @@ def test_failed_demo_job_raises_the_job_failed_alert(stack: Stack) -> None:
     )
 
 
+def test_the_demo_help_center_raises_the_empty_pages_alert(stack: Stack) -> None:
+    """job-help lists 123 pages, 90 of them empty (its site is rendered with JavaScript)."""
+    ratio = "workspace_id_job_id:convocore_crawler_job_empty_pages:ratio"
+    assert math.isclose(value_of(stack, f'{ratio}{{job_id="job-help"}}'), 90 / 123)
+    assert value_of(stack, f'{ratio}{{job_id="job-blog"}}') == 0
+
+    def empty_pages_alerts() -> list[dict[str, Any]] | None:
+        alerts = [
+            alert
+            for alert in stack.api("alerts")["alerts"]
+            if alert["labels"]["alertname"] == "ConvocoreCrawlerJobEmptyPages"
+        ]
+        return alerts or None
+
+    (alert,) = stack.wait_for("the empty-pages alert", empty_pages_alerts)
+    assert alert["state"] in {"pending", "firing"}
+    assert alert["labels"]["job_id"] == "job-help"
+    assert alert["labels"]["severity"] == "warning"
+    assert alert["annotations"]["description"].startswith(
+        "73.17% of the pages that job job-help (help-center) in workspace ws-demo lists are empty"
+    )
+
+
 def test_promtool_check_metrics_passes_on_live_output(stack: Stack) -> None:
     promtool = require_tool("promtool")
     exposition = requests.get(f"{stack.exporter_url}/metrics", timeout=30)

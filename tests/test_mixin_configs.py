@@ -30,8 +30,8 @@ def test_promtool_check_config_passes(config: Path) -> None:
     result = run(promtool, "check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
-    assert "SUCCESS: 7 rules found" in result.stdout
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
 
 
 @pytest.mark.parametrize("config", [PROMETHEUS_CONFIG, PROMETHEUS_SD_CONFIG], ids=lambda p: p.name)

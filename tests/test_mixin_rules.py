@@ -34,6 +34,7 @@ EXPECTED_ALERTS = {
     "ConvocoreCrawlerJobFailed",
     "ConvocoreCrawlerJobStalled",
     "ConvocoreCrawlerJobHighPageFailureRatio",
+    "ConvocoreCrawlerJobEmptyPages",
     "ConvocoreCrawlerWorkspaceCreditsOverBudget",
     "ConvocoreCrawlerJobQueuedTooLong",
     "ConvocoreCrawlerAPIUnreachable",
@@ -57,8 +58,8 @@ def test_promtool_check_rules_passes_without_findings() -> None:
     promtool = require_tool("promtool")
     result = run(promtool, "check", "rules", str(RULES), str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 7 rules found" in result.stdout
-    assert "SUCCESS: 10 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 11 rules found" in result.stdout
     assert "duplicate" not in (result.stdout + result.stderr).lower()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
 from ..exposition import Family
 from ..trace import ProbeTrace
-from . import fetch, targets
+from . import fetch, pagereads, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .state import Runtime, Target
@@ -39,10 +40,12 @@ class Exporter:
         shard: int = 0,
         total_shards: int = 1,
         process_collectors: list[ProcessCollector] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.own = OwnMetrics()
         self.sharding = targets.Sharding(shard, total_shards)
-        self._runtime = Runtime(config, self.own)
+        self._clock = clock  # when page stats are due; tests move it instead of sleeping
+        self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()
         self._process_collectors = process_collectors or []
 
@@ -54,7 +57,7 @@ class Exporter:
         """Start serving ``config``; caches of the old config are dropped."""
         with self._swap_lock:
             old = self._runtime
-            self._runtime = Runtime(config, self.own)
+            self._runtime = Runtime(config, self.own, self._clock)
         old.close()
 
     def close(self) -> None:
@@ -78,8 +81,9 @@ class Exporter:
         fetch.forget_others(rt, {t.key for t in selected})
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
         fetch.log_transitions(rt, outcomes)
+        pages = pagereads.refresh(rt, selected, outcomes, deadline)
         return exporter_families(
-            rt, started, job_families(rt, selected, outcomes), self._process_collectors
+            rt, started, job_families(rt, selected, outcomes, pages), self._process_collectors
         )
 
     def probe(
@@ -109,7 +113,8 @@ class Exporter:
             selected = [Target(ws, job_id, "", explicit=True)]
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
         fetch.log_transitions(rt, outcomes)
-        return job_families(rt, selected, outcomes)
+        pages = pagereads.refresh(rt, selected, outcomes, deadline, trace)
+        return job_families(rt, selected, outcomes, pages)
 
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""

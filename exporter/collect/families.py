@@ -17,7 +17,9 @@ from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTO
 from .. import metrics
 from ..exposition import Family, Sample, from_client_collector, render_labels
 from ..model import STATUSES, Job
+from ..pages import PageStats
 from ..version import build_info
+from .pagereads import PageView
 from .state import Key, Outcome, Runtime, Target
 
 ProcessCollector = Callable[[], list[Family]]
@@ -57,7 +59,13 @@ def _info_labels(name: str, job: Job) -> str:
     )
 
 
-def job_families(rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome]) -> list[Family]:
+def job_families(
+    rt: Runtime,
+    targets: list[Target],
+    outcomes: dict[Key, Outcome],
+    pages: dict[Key, PageView] | None = None,
+) -> list[Family]:
+    """The families of ``targets``, and of their pages lists where ``pages`` has them."""
     rows = [
         (rt.job_labels(t.key), t, outcome)
         for t in targets
@@ -101,6 +109,36 @@ def job_families(rt: Runtime, targets: list[Target], outcomes: dict[Key, Outcome
         family(metrics.JOB_INFO, info()),
         family(metrics.JOB_STATUS, status()),
         *(family(d, values(d.read)) for d in metrics.JOB_VALUES),
+        *(page_families(rt, targets, pages) if pages else []),
+    ]
+
+
+def page_families(rt: Runtime, targets: list[Target], pages: dict[Key, PageView]) -> list[Family]:
+    rows = [(rt.job_labels(t.key), view) for t in targets if (view := pages.get(t.key)) is not None]
+    counted = [(labels, view.stats) for labels, view in rows if view.stats is not None]
+
+    def values(read: Callable[[PageStats], float | None]) -> Iterator[Sample]:
+        for labels, stats in counted:
+            value = read(stats)
+            if value is not None:
+                yield "", labels, float(value)
+
+    def histogram() -> Iterator[Sample]:
+        for labels, stats in counted:
+            for bound, count in stats.cumulative():
+                yield "_bucket", labels + _extra("le", bound), float(count)
+            yield "_gcount", labels, float(stats.markdown_pages)
+            yield "_gsum", labels, stats.markdown_chars
+
+    def errors() -> Iterator[Sample]:
+        for labels, view in rows:
+            if view.error is not None:
+                yield "", labels + _extra("reason", view.error), 1.0
+
+    return [
+        *(family(d, values(d.read)) for d in metrics.PAGE_VALUES),
+        family(metrics.PAGE_MARKDOWN_CHARS, histogram()),
+        family(metrics.PAGE_STATS_ERROR_INFO, errors()),
     ]
 
 

@@ -29,7 +29,7 @@ def in_backoff(rt: Runtime, workspace_id: str, now: float) -> bool:
     return backoff is not None and backoff.until > now
 
 
-def _note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
+def note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
     with rt.lock:
         backoff = rt.backoffs.setdefault(workspace_id, Backoff())
         if result.reason == "rate_limited":
@@ -70,7 +70,7 @@ def _fetch_job(
             known = rt.states.get(key)
             if known is not None:
                 known.job = None
-    _note_result(rt, ws.id, result)
+    note_result(rt, ws.id, result)
     return result
 
 
@@ -88,11 +88,11 @@ def _list_jobs(rt: Runtime, ws: Workspace, deadline: float) -> ApiResult:
             listing.fetched_at = time.monotonic()
             listing.last_success = time.time()
         result = ApiResult(data=None)
-    _note_result(rt, ws.id, result)
+    note_result(rt, ws.id, result)
     return result
 
 
-def _start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
+def start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
     """Start ``work`` unless the same fetch is already under way (then share it)."""
     with rt.lock:
         fetch = rt.inflight.get(key)
@@ -144,7 +144,7 @@ def refresh_listings(rt: Runtime, deadline: float, only: str | None = None) -> d
             and now - listing.fetched_at < rt.config.api.min_refresh_interval
         )
         if not fresh:
-            fetches[ws.id] = _start(
+            fetches[ws.id] = start(
                 rt, ("list", ws.id), functools.partial(_list_jobs, rt, ws, deadline)
             )
     return fetches
@@ -187,7 +187,7 @@ def resolve(
                 trace.note("not fetched: the workspace is in backoff after a 429")
         else:
             work = functools.partial(_fetch_job, rt, ws, target.job_id, deadline, trace)
-            job_fetches[key] = _start(rt, key, work)
+            job_fetches[key] = start(rt, key, work)
     wait([*job_fetches.values(), *listing_fetches.values()], deadline)
     for key, fetch in job_fetches.items():
         outcomes[key] = _settle(rt, key, fetch)
@@ -225,7 +225,7 @@ def _down(rt: Runtime, key: Key, reason: str) -> Outcome:
     return Outcome(False, reason, state.job, state.last_success)
 
 
-def _result(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
+def result_of(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
     """The fetch's result; ``deadline`` when it is still running or was cancelled (a reload)."""
     if not fetch.future.done() or fetch.future.cancelled():
         return ApiResult(reason="deadline")
@@ -237,7 +237,7 @@ def _result(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
 
 
 def _settle(rt: Runtime, key: Key, fetch: Fetch) -> Outcome:
-    result = _result(fetch, "job fetch", {"workspace_id": key[0], "job_id": key[1]})
+    result = result_of(fetch, "job fetch", {"workspace_id": key[0], "job_id": key[1]})
     if result.ok:
         state = rt.states.get(key)
         return Outcome(True, None, result.data, state.last_success if state else None)
@@ -248,7 +248,7 @@ def _settle(rt: Runtime, key: Key, fetch: Fetch) -> Outcome:
 
 def settle_listing(rt: Runtime, ws_id: str, fetch: Fetch) -> str | None:
     """None when the listing succeeded, else why not (counted once per fetch)."""
-    result = _result(fetch, "job listing", {"workspace_id": ws_id})
+    result = result_of(fetch, "job listing", {"workspace_id": ws_id})
     if result.ok:
         return None
     reason = result.reason or "invalid_response"
@@ -282,3 +282,6 @@ def forget_others(rt: Runtime, keep: set[Key]) -> None:
         for key in [k for k in rt.states if k not in keep]:
             del rt.states[key]
             rt.labels.pop(key, None)
+        for key in [k for k in rt.pages if k not in keep]:
+            del rt.pages[key]
+            rt.truncated.get(key[0], set()).discard(key[1])

@@ -39,6 +39,7 @@ class OwnMetrics:
         )
         self.backoff_until = gauge(metrics.BACKOFF_UNTIL, self.registry)
         self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
+        self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
 
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
         self.api_requests.labels(workspace_id, code).inc()
@@ -50,13 +51,16 @@ class OwnMetrics:
     def start_runtime(self, config: Config) -> None:
         """A new config is in force: the series that belong to the old one go.
 
-        The backoff gauge and the ``max_jobs`` drop counter describe the config's workspaces
-        (the drop counter starts again at 0, as its bookkeeping does); request and error
-        counters keep counting across reloads.
+        The backoff gauge, the ``max_jobs`` drop counter and the page-stats truncation counter
+        describe the config's workspaces (the two counters start again at 0, as their
+        bookkeeping does); request and error counters keep counting across reloads.
         """
         self.backoff_until.clear()
         self.dropped_jobs.clear()
+        self.page_stats_truncated.clear()
         for ws in config.workspaces:
             self.backoff_until.labels(ws.id).set(0)
             if ws.max_jobs is not None:
                 self.dropped_jobs.labels(ws.id)
+            if ws.page_stats:
+                self.page_stats_truncated.labels(ws.id)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import metrics
@@ -17,6 +19,7 @@ from ..client import ApiResult, ConvocoreClient
 from ..config import Config, Workspace
 from ..exposition import render_labels
 from ..model import Job
+from ..pages import PageStats
 from .own import OwnMetrics
 
 Key = tuple[str, str]
@@ -31,6 +34,24 @@ class JobState:
     last_success: float | None = None  # wall-clock time of the last good fetch
     detailed: bool = False  # from get-job (has the URL-array lengths), not only a list item
     down_reason: str | None = None  # outcome of the last scrape, for logging transitions
+
+
+@dataclass(slots=True)
+class PageState:
+    """What is kept of one job's pages list between reads (``page_stats: true``): the totals,
+    and where the next read may resume (see :mod:`.pagereads`)."""
+
+    stats: PageStats | None = None  # served: every page counted by the last good read
+    base: PageStats | None = None  # the pages before resume_page
+    resume_page: int = 1  # the API page holding the last page counted
+    page_size: int = 0
+    counted: int = 0
+    anchor: str | None = None  # the id of the last page counted
+    read_at: float | None = None  # Runtime.clock time of the last good read
+    attempted_at: float | None = None  # ... and of the last read started
+    final: bool = False  # read after the job was known finished: never read again
+    error: str | None = None  # why the last read failed
+    failures: int = 0  # reads failed in a row
 
 
 @dataclass(slots=True)
@@ -88,9 +109,12 @@ class Outcome:
 class Runtime:
     """Everything that belongs to one loaded config; a reload replaces it whole."""
 
-    def __init__(self, config: Config, own: OwnMetrics) -> None:
+    def __init__(
+        self, config: Config, own: OwnMetrics, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.config = config
         self.own = own
+        self.clock = clock  # for the page-stats intervals; tests move it instead of sleeping
         self.client = ConvocoreClient(config.api, own)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
@@ -103,6 +127,9 @@ class Runtime:
         self.labels: dict[Key, str] = {}
         # Jobs left out by max_jobs, per workspace: counted once each while they stay out.
         self.dropped: dict[str, set[str]] = {}
+        self.pages: dict[Key, PageState] = {}
+        # Jobs whose pages were cut at page_stats_max_pages, per workspace: counted once each.
+        self.truncated: dict[str, set[str]] = {}
         self.workspaces = {ws.id: ws for ws in config.workspaces}
         self.explicit: dict[Key, Target] = {
             (ws.id, job.id): Target(ws, job.id, job.name)
