@@ -9,6 +9,7 @@ for expressions and syntax only.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -209,9 +210,20 @@ def test_release_notes_are_the_body_of_one_section() -> None:
     assert "## " not in result.stdout.replace("### ", "")
 
 
-@pytest.mark.parametrize("version", ["9.9.9", "0.1", "Unreleased"])
+@pytest.mark.parametrize("version", ["9.9.9", "0.1"])
 def test_release_notes_refuse_a_version_without_a_section(version: str) -> None:
     result = release_notes(version)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == f"CHANGELOG.md: no section '## [{version}]' with any content\n"
+
+
+def test_an_empty_section_is_no_release_notes() -> None:
+    # As `## [Unreleased]` is right after a release: a heading with nothing under it.
+    spec = importlib.util.spec_from_file_location("release_notes", RELEASE_NOTES)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2026-01-02\n\n- One change.\n"
+    assert module.section(text, "Unreleased") is None
+    assert module.section(text, "1.0.0") == "- One change."
