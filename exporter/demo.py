@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import paging
 from .stoppable import PromptShutdownMixin
+from .web.httpserver import log_request_error
 
 DEMO_WORKSPACE = "ws-demo"
 DEMO_TOKEN = "vg_demo_secret_token"  # noqa: S105 - the simulator's own, not a real secret
@@ -445,6 +446,11 @@ class DemoServer(PromptShutdownMixin, ThreadingHTTPServer):
     def __init__(self, api: DemoApi, host: str = "127.0.0.1", port: int = 0) -> None:
         self.api = api
         super().__init__((host, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The exporter hangs up on a request it no longer needs (a stop, a reload): no
+        # traceback on stderr for that.
+        log_request_error(client_address)
 
     @property
     def base_url(self) -> str:

@@ -4,6 +4,7 @@ misbehave: every claim is about a real exporter process and real sockets on 127.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import re
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 import trustme
+
+from exporter.demo import DemoApi, DemoServer
 
 from .fakeapi import wait_for
 from .processes import free_port, spawn_exporter
@@ -251,9 +254,30 @@ def test_clients_that_reset_never_cause_a_traceback(
         assert (answer.status_code, answer.text) == (200, "Healthy\n")
         stderr = running.stop()
     assert running.process.returncode == 0
-    assert "Traceback" not in stderr
+    assert "Traceback" not in stderr, stderr
     assert "Exception occurred" not in stderr
     failures = [line for line in stderr.splitlines() if "client connection failed" in line]
     assert failures
     for line in failures:
         assert _CONNECTION_LINE.fullmatch(line), line
+
+
+def test_the_demo_api_logs_a_hung_up_exporter_as_one_debug_line(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The exporter hangs up on a demo API request it no longer needs when it stops; the demo
+    # server then fails writing its answer. socketserver hands that to handle_error, which by
+    # default prints a traceback on stderr.
+    server = DemoServer(DemoApi())
+    try:
+        with caplog.at_level(logging.DEBUG, logger="exporter"):
+            try:
+                raise BrokenPipeError(32, "Broken pipe")
+            except BrokenPipeError:
+                server.handle_error(None, ("127.0.0.1", 40000))
+    finally:
+        server.server_close()
+    assert capsys.readouterr() == ("", "")
+    assert [(r.levelname, r.getMessage(), r.error, r.detail) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("DEBUG", "client connection failed", "BrokenPipeError", "Broken pipe")
+    ]

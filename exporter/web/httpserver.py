@@ -80,28 +80,33 @@ class TLSThreadingHTTPServer(ThreadingHTTPServer):
         super().process_request_thread(connection, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """One log line instead of socketserver's traceback on stderr.
+        log_request_error(client_address)
 
-        A client that goes away (a reset, a broken pipe, a TLS alert, a timeout) is routine: a
-        debug line. Anything else is a fault of the server, logged as an error, still without
-        a traceback that could carry request data into the logs.
-        """
-        err = sys.exc_info()[1]
-        client = _host(client_address)
-        if isinstance(err, OSError):
-            log.debug(
-                "client connection failed",
-                extra={"client": client, "error": type(err).__name__, "detail": _reason(err)},
-            )
-            return
-        log.error(
-            "request failed",
-            extra={
-                "client": client,
-                "error": type(err).__name__ if err is not None else "unknown",
-                "detail": str(err) if err is not None else "",
-            },
+
+def log_request_error(client_address: Any) -> None:
+    """One log line instead of socketserver's traceback on stderr, for the exception being
+    handled (a server's ``handle_error``).
+
+    A client that goes away (a reset, a broken pipe, a TLS alert, a timeout) is routine: a
+    debug line. Anything else is a fault of the server, logged as an error, still without
+    a traceback that could carry request data into the logs.
+    """
+    err = sys.exc_info()[1]
+    client = _host(client_address)
+    if isinstance(err, OSError):
+        log.debug(
+            "client connection failed",
+            extra={"client": client, "error": type(err).__name__, "detail": _reason(err)},
         )
+        return
+    log.error(
+        "request failed",
+        extra={
+            "client": client,
+            "error": type(err).__name__ if err is not None else "unknown",
+            "detail": str(err) if err is not None else "",
+        },
+    )
 
 
 def _reason(err: OSError) -> str:
