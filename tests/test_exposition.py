@@ -14,6 +14,9 @@ from prometheus_client import generate_latest as client_text
 from prometheus_client.openmetrics.exposition import generate_latest as client_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 
+from exporter.collect import default_process_collectors
+from exporter.config import parse_config
+from exporter.demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from exporter.exposition import (
     Family,
     format_value,
@@ -301,3 +304,33 @@ def test_what_each_format_may_carry():
         'c_total{k="v"} -0',
         'd_total{k="v"} +Inf',
     ]
+
+
+def test_the_demo_passes_the_writer_checks_in_both_formats(start_exporter, captured_logs):
+    """Every family the exporter produces (jobs, its own counters and histogram, process and
+    Python metrics) is one the writer accepts, in both formats."""
+    promtool = require_tool("promtool")
+    demo = DemoServer(DemoApi())
+    demo.start()
+    try:
+        config = parse_config(
+            demo_config_yaml(demo.base_url), "<demo>", {"CONVOCORE_DEMO_TOKEN": DEMO_TOKEN}
+        )
+        running = start_exporter(config, process_collectors=default_process_collectors())
+        running.get()  # the second scrapes have every counter and histogram populated
+        text = running.get().text
+        openmetrics = running.get(headers={"Accept": "application/openmetrics-text"}).text
+    finally:
+        demo.shutdown()
+        demo.server_close()
+    assert "process_cpu_seconds_total " in text and "python_gc_objects_collected_total{" in text
+    assert "convocore_crawler_api_request_duration_seconds_bucket{" in text
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert openmetrics.endswith("\n# EOF\n")
+    families = {f.name: f.type for f in parse_om(openmetrics)}
+    assert families["convocore_crawler_api_requests"] == "counter"
+    assert families["process_cpu_seconds"] == "counter"
+    assert [line for line in captured_logs if " level=error " in line] == []
