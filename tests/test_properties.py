@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from exporter.config import (
     parse_config,
     parse_duration,
 )
+from exporter.exposition import format_value
 from exporter.model import STATUSES, Job, parse_job
 
 from .fakeapi import full_job
@@ -222,3 +224,14 @@ def test_parse_duration_takes_any_text(text):
         assert str(exc).startswith(("not a duration: ", "duration out of range: "))
     else:
         assert 0 <= seconds <= MAX_DURATION_MS / 1000
+
+
+@SETTINGS
+@given(
+    st.floats(allow_nan=False)
+    | st.integers(min_value=-(2**1023), max_value=2**1023)
+    | st.booleans()
+)
+def test_a_written_value_reads_back_as_the_same_float(number):
+    read = float(format_value(number))  # as Go's ParseFloat reads it: +Inf, -0, 1e+16 ...
+    assert struct.pack(">d", read) == struct.pack(">d", float(number))  # -0.0 keeps its sign
