@@ -16,7 +16,14 @@ from typing import Any
 
 from . import __version__, logs, metrics
 from .collect import Exporter, default_process_collectors
-from .config import Config, ConfigError, load_config, parse_config, parse_duration
+from .config import (
+    Config,
+    ConfigError,
+    DurationError,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .exposition import Family, write_text
 from .reloader import Reloader, WebReload
@@ -40,12 +47,26 @@ NO_CONFIG = (
 
 
 def _duration(text: str) -> float:
+    """A duration flag that may be 0 (an offset, or an interval where 0 means off)."""
     try:
         return parse_duration(text)
-    except ValueError:
+    except DurationError:
         raise argparse.ArgumentTypeError(
-            f"expected a duration such as 500ms, 10s or 1m, got {text!r}"
+            f"expected a duration such as 0, 500ms, 10s or 1m30s, got {text!r}"
         ) from None
+
+
+def _positive_duration(text: str) -> float:
+    """A duration flag for which 0 has no meaning (a timeout)."""
+    try:
+        seconds = parse_duration(text)
+    except DurationError:
+        seconds = 0.0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration above 0 such as 500ms, 10s or 1m30s, got {text!r}"
+        )
+    return seconds
 
 
 def _listen_address(text: str) -> tuple[str, int]:
@@ -193,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scrape.default-timeout",
         dest="default_timeout",
-        type=_duration,
+        type=_positive_duration,
         default="10s",
         metavar="DURATION",
         help="scrape timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header",

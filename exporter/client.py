@@ -31,6 +31,7 @@ from requests.auth import AuthBase
 
 from . import __version__
 from .config import ApiConfig, Secret
+from .neterrors import api_host, classify
 from .trace import Attempt, ProbeTrace, safe_url
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class ApiResult:
     reason: str | None = None
     detail: str = ""
     retry_after: float | None = None
+    cause: str | None = None
+    """Set when no usable HTTP answer came: one of :data:`exporter.neterrors.CAUSES`
+    (``dns``, ``refused`` ...), for the logs; never a label value."""
 
     @property
     def ok(self) -> bool:
@@ -284,6 +288,7 @@ class ConvocoreClient:
     def __init__(self, api: ApiConfig, observer: RequestObserver) -> None:
         self.api = api
         self.observer = observer
+        self.host = api_host(api.base_url)
         self._in_flight: set[_Guard] = set()
         self._in_flight_lock = threading.Lock()
         self._aborted = False
@@ -532,7 +537,8 @@ class ConvocoreClient:
             except requests.exceptions.Timeout:
                 result = self._timeout_result(own_deadline, deadline)
             except requests.exceptions.RequestException as exc:
-                result = ApiResult(reason="connection", detail=type(exc).__name__)
+                cause, detail = classify(exc)
+                result = ApiResult(reason="connection", detail=detail, cause=cause)
             finally:
                 # Disarmed before the connection goes back to the pool.
                 guard.disarm()
@@ -555,14 +561,28 @@ class ConvocoreClient:
                     result = ApiResult(
                         reason="invalid_response", detail="redirect off the API host"
                     )
+            if result.cause is not None:
+                log.debug(
+                    "upstream request failed",
+                    extra={
+                        "workspace_id": workspace_id,
+                        "host": self.host,
+                        "path": urlsplit(target).path,
+                        "reason": result.reason,
+                        "cause": result.cause,
+                        "detail": result.detail,
+                    },
+                )
             observe(code, started, result)
             return result
         return ApiResult(reason="invalid_response", detail="too many redirects")
 
     def _timeout_result(self, own_deadline: float, deadline: float) -> ApiResult:
         if deadline <= own_deadline and time.monotonic() >= deadline - 0.01:
-            return ApiResult(reason="deadline", detail="scrape deadline reached")
-        return ApiResult(reason="timeout", detail="upstream did not answer in time")
+            return ApiResult(reason="deadline", detail="scrape deadline reached", cause="timeout")
+        return ApiResult(
+            reason="timeout", detail="upstream did not answer in time", cause="timeout"
+        )
 
     def _read(self, response: requests.Response, own_deadline: float, deadline: float) -> ApiResult:
         status = response.status_code
@@ -601,7 +621,10 @@ class ConvocoreClient:
                 return self._timeout_result(own_deadline, deadline)
             if "Decod" in name:
                 return ApiResult(reason="invalid_response", detail="undecodable body")
-            return ApiResult(reason="connection", detail=f"body interrupted ({name})")
+            cause, detail = classify(exc)
+            return ApiResult(
+                reason="connection", detail=f"body interrupted ({detail})", cause=cause
+            )
         return parse_envelope(bytes(body))
 
 

@@ -21,6 +21,7 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 FamilyType = Literal["gauge", "counter", "histogram", "gaugehistogram", "untyped"]
 Sample = tuple[str, str, float]
+_ZERO = "0"
 
 
 @dataclass(slots=True)
@@ -50,11 +51,27 @@ def render_labels(names: Iterable[str], values: Iterable[str]) -> str:
     )
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+def _escape_help(text: str, openmetrics: bool) -> str:
+    """HELP text: the text format 0.0.4 escapes only ``\\`` and newline there; OpenMetrics'
+    escaped-string (its ABNF) also escapes ``"``."""
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if openmetrics else text
 
 
 def format_value(value: float) -> str:
+    """A sample value as both formats write it; parsing the text gives back the same float.
+
+    ``int`` and ``bool`` are taken too (as ``float()`` takes them: Python 3.11's ``int`` has
+    no ``is_integer``). Whole numbers below 1e15 are written without a fraction; others as
+    ``repr`` writes them, the shortest text that reads back as the same float. Negative zero
+    keeps its sign as ``-0``, as Go's ``strconv.FormatFloat(f, 'g', -1, 64)`` writes it and
+    Prometheus' parser (``strconv.ParseFloat``) reads it back; client_python writes
+    ``-0.0`` (its ``repr``) and client_golang's expfmt ``0`` (its ``f == 0`` shortcut).
+    """
+    if type(value) is not float:
+        value = float(value)
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else _ZERO
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
@@ -87,30 +104,54 @@ def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[b
 
     A server streams these pieces, so neither the samples nor the text of a large scrape
     exist all at once: the peak is one family's lines.
+
+    A family the format cannot carry raises :class:`ValueError` naming it, before any of
+    its text is yielded: a name already used in this exposition, a counter sample that is
+    NaN or negative, and in OpenMetrics a counter whose name does not end in ``_total``.
     """
     if not openmetrics:
         families = _text_families(families)
+    seen: set[str] = set()
     for family in families:
+        name = family.name
+        kind = family.type
+        meta_name = name
+        if kind == "counter" and openmetrics:
+            if not name.endswith("_total"):
+                raise ValueError(
+                    f"metric family {name!r}: an OpenMetrics counter's name must end in _total"
+                )
+            meta_name = name[: -len("_total")]
+        if meta_name in seen:
+            raise ValueError(f"metric family {meta_name!r}: the name is used twice")
+        seen.add(meta_name)
         samples = iter(family.samples)
         first = next(samples, None)
         if first is None:
             continue
-        name = family.name
-        meta_name = name
-        if openmetrics and family.type == "counter" and name.endswith("_total"):
-            meta_name = name[: -len("_total")]
-        kind = family.type
-        if kind == "untyped" and openmetrics:
-            kind = "unknown"  # type: ignore[assignment]
-        out = [f"# HELP {meta_name} {_escape_help(family.help)}\n# TYPE {meta_name} {kind}\n"]
+        shown_kind = "unknown" if kind == "untyped" and openmetrics else kind
+        out = [
+            f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
+            f"# TYPE {meta_name} {shown_kind}\n"
+        ]
         append = out.append
-        cache: dict[float, str] = {}
+        counter = kind == "counter"
+        # 0.0 and -0.0 are one key here: a zero found is checked for its sign.
+        cache: dict[float, str] = {0.0: _ZERO}
         for suffix, labels, value in itertools.chain((first,), samples):
+            if counter and not value >= 0:
+                shown = f"{name}{suffix}{{{labels}}}" if labels else f"{name}{suffix}"
+                raise ValueError(
+                    f"metric family {name!r}: counter sample {shown} is "
+                    f"{format_value(value)}; a counter is a number >= 0"
+                )
             text = cache.get(value)
             if text is None:
                 text = format_value(value)
                 if len(cache) < 64:
                     cache[value] = text
+            elif text is _ZERO and math.copysign(1.0, value) < 0:
+                text = "-0"
             if labels:
                 append(f"{name}{suffix}{{{labels}}} {text}\n")
             else:

@@ -76,9 +76,17 @@ JOB_STATUS = MetricDef(
 )
 
 JOB_VALUES: tuple[JobValueDef, ...] = (
-    _job_value("job_done", "1 when the job reports done, else 0.", "`done`", lambda j: j.done),
     _job_value(
-        "job_failed", "1 when the job reports failed, else 0.", "`failed`", lambda j: j.failed
+        "job_done",
+        "1 when the job reports done, else 0. The raw flag: a failed job reports done too.",
+        "`done`",
+        lambda j: j.done,
+    ),
+    _job_value(
+        "job_failed",
+        "1 when the job reports failed, else 0. A failed job also reports done (job_done 1).",
+        "`failed`",
+        lambda j: j.failed,
     ),
     _job_value(
         "job_cancelled",

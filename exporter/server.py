@@ -146,7 +146,13 @@ class Handler(BaseHTTPRequestHandler):
         """
         gzipped = accepts_gzip(self.headers.get("Accept-Encoding"))
         if not isinstance(body, bytes) and self.request_version != "HTTP/1.1":
-            body = b"".join(body)
+            try:
+                body = b"".join(body)
+            except Exception as exc:
+                self._failed(exc, "answered 500")
+                self.close_connection = True
+                status, body = 500, b"The exposition failed; see the exporter's log.\n"
+                content_type = "text/plain; charset=utf-8"
         if isinstance(body, bytes):
             gzipped = gzipped and len(body) > 1024
             if gzipped:
@@ -172,7 +178,19 @@ class Handler(BaseHTTPRequestHandler):
         compressor = zlib.compressobj(1, zlib.DEFLATED, 31) if gzipped else None
         buffer: list[bytes] = []
         size = 0
-        for piece in body:
+        pieces = iter(body)
+        while True:
+            try:
+                piece = next(pieces, None)
+            except Exception as exc:
+                # The status line is out: only an unfinished body can tell the client. Without
+                # the terminating chunk it sees a truncated answer (Prometheus: a failed
+                # scrape), never a complete-looking one with families missing.
+                self._failed(exc, "connection aborted")
+                self.close_connection = True
+                return
+            if piece is None:
+                break
             data = piece if compressor is None else compressor.compress(piece)
             buffer.append(data)
             size += len(data)
@@ -183,6 +201,17 @@ class Handler(BaseHTTPRequestHandler):
             buffer.append(compressor.flush())
         self._chunk(b"".join(buffer))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _failed(self, exc: Exception, action: str) -> None:
+        log.error(
+            "cannot write the exposition",
+            extra={
+                "path": urlsplit(self.path).path,
+                "action": action,
+                "error": type(exc).__name__,
+                "detail": str(exc),
+            },
+        )
 
     def _chunk(self, data: bytes) -> None:
         if data:

@@ -480,3 +480,56 @@ def test_a_bad_telemetry_path_is_refused():
     result = run("--demo", "--web.telemetry-path", "metrics")
     assert result.returncode == 2
     assert "expected a path such as /metrics" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "seconds"),
+    [
+        ("--scrape.default-timeout", "1m30s", 90.0),
+        ("--scrape.default-timeout", "250ms", 0.25),
+        ("--scrape.timeout-offset", "0", 0.0),
+        ("--scrape.timeout-offset", "0s", 0.0),
+        ("--config.auto-reload-interval", "0", 0.0),
+        ("--config.auto-reload-interval", "1h30m", 5400.0),
+    ],
+)
+def test_duration_flags_read_durations_as_the_config_does(flag, text, seconds):
+    from exporter.cli import build_parser
+
+    dest = {
+        "--scrape.default-timeout": "default_timeout",
+        "--scrape.timeout-offset": "timeout_offset",
+        "--config.auto-reload-interval": "auto_reload_interval",
+    }[flag]
+    assert getattr(build_parser().parse_args([flag, text]), dest) == seconds
+
+
+@pytest.mark.parametrize(
+    ("flag", "text", "expected"),
+    [
+        ("--scrape.default-timeout", "0", "a duration above 0 such as 500ms, 10s or 1m30s"),
+        ("--scrape.default-timeout", "0s", "a duration above 0 such as 500ms, 10s or 1m30s"),
+        ("--scrape.default-timeout", "1s1m", "a duration above 0 such as 500ms, 10s or 1m30s"),
+        ("--scrape.timeout-offset", "5m5m", "a duration such as 0, 500ms, 10s or 1m30s"),
+        ("--scrape.timeout-offset", "", "a duration such as 0, 500ms, 10s or 1m30s"),
+        ("--config.auto-reload-interval", "1.5s", "a duration such as 0, 500ms, 10s or 1m30s"),
+    ],
+)
+def test_duration_flags_refuse_what_is_not_a_duration_for_them(flag, text, expected, capsys):
+    from exporter.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([flag, text])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"convocore-crawler-exporter: error: argument {flag}: expected {expected}, got {text!r}"
+    )
+
+
+def test_a_zero_timeout_offset_scrapes_with_the_whole_timeout():
+    result = run("--demo", "--once", "--scrape.timeout-offset", "0")
+    assert result.returncode == 0, result.stderr
+    assert (
+        value(parse_exposition(result.stdout), P + "up", workspace_id="ws-demo", job_id="job-help")
+        == 1
+    )

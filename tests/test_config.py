@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from exporter.config import ConfigError, JobRef, Secret, load_config, parse_config, parse_duration
+from exporter.config import (
+    ConfigError,
+    DurationError,
+    JobRef,
+    Secret,
+    load_config,
+    parse_config,
+    parse_duration,
+)
 
 SECRET = "vg_live_do_not_leak_42"
 ENV = {"CONVOCORE_TOKEN": SECRET}
@@ -81,15 +89,72 @@ def test_a_plaintext_token_in_a_world_readable_file_is_a_warning(tmp_path):
     assert load_config(str(path)).warnings == ()
 
 
-def test_durations():
-    assert parse_duration("30s") == 30
-    assert parse_duration("5m") == 300
-    assert parse_duration("1h30m") == 5400
-    assert parse_duration("7d") == 604800
-    assert parse_duration("250ms") == 0.25
-    for bad in ("", "5", "m", "1.5h", "5 m", "-1s"):
-        with pytest.raises(ValueError):
-            parse_duration(bad)
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0.0),
+        ("0s", 0.0),
+        ("0ms", 0.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h30m", 5400.0),
+        ("7d", 604800.0),
+        ("250ms", 0.25),
+        ("1y2w3d4h5m6s7ms", 31536000 + 1209600 + 259200 + 14400 + 300 + 6.007),
+        ("90s", 90.0),  # a unit need not be the largest that fits
+        ("0001s", 1.0),
+        ("292y", 292 * 365 * 86400.0),
+    ],
+)
+def test_durations_are_read_as_prometheus_reads_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+RULE = "(whole numbers with units y, w, d, h, m, s, ms, largest first, each once)"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "not a duration: empty"),
+        ("1s1m", f"not a duration: '1s1m' {RULE}"),  # smaller unit first
+        ("5m5m", f"not a duration: '5m5m' {RULE}"),  # a unit twice
+        ("1ms1s", f"not a duration: '1ms1s' {RULE}"),
+        ("5", f"not a duration: '5' {RULE}"),
+        ("m", f"not a duration: 'm' {RULE}"),
+        ("1.5h", f"not a duration: '1.5h' {RULE}"),
+        ("5 m", f"not a duration: '5 m' {RULE}"),
+        ("-1s", f"not a duration: '-1s' {RULE}"),
+        ("+1s", f"not a duration: '+1s' {RULE}"),
+        ("1S", f"not a duration: '1S' {RULE}"),
+        ("1us", f"not a duration: '1us' {RULE}"),
+        ("1mss", f"not a duration: '1mss' {RULE}"),
+        (" 1s", f"not a duration: ' 1s' {RULE}"),
+        ("\u0663s", f"not a duration: '\u0663s' {RULE}"),  # ARABIC-INDIC DIGIT THREE
+        ("293y", "duration out of range: '293y'"),
+        ("9" * 25 + "ms", f"duration out of range: '{'9' * 25}ms'"),
+    ],
+)
+def test_what_is_not_a_duration_is_refused_saying_why(text, message):
+    with pytest.raises(DurationError) as raised:
+        parse_duration(text)
+    assert str(raised.value) == message
+    assert isinstance(raised.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0.0), ("0s", 0.0), ("90s", 90.0), ("1h30m", 5400.0)],
+)
+def test_duration_keys_take_zero_and_canonical_durations(text, seconds):
+    config = parse_config(
+        f"api: {{min_refresh_interval: '{text}'}}\n"
+        f"workspaces:\n  - {{id: w, token: x, discover: true, include_finished_for: '{text}'}}\n",
+        "c.yml",
+        ENV,
+    )
+    assert config.api.min_refresh_interval == seconds
+    assert config.workspaces[0].include_finished_for == seconds
 
 
 WS = "workspaces:\n  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j]\n"
@@ -130,6 +195,18 @@ INVALID = [
     (
         "api: {min_refresh_interval: 10}\n" + WS,
         "c.yml: api.min_refresh_interval: expected a duration",
+    ),
+    (
+        "api: {min_refresh_interval: 1s1m}\n" + WS,
+        "c.yml: api.min_refresh_interval: expected a duration such as 0, 30s, 5m, 1h30m or 7d "
+        "(whole numbers with units y, w, d, h, m, s, ms, largest first, each once), "
+        "got string '1s1m'",
+    ),
+    (
+        "api: {min_refresh_interval: ''}\n" + WS,
+        "c.yml: api.min_refresh_interval: expected a duration such as 0, 30s, 5m, 1h30m or 7d "
+        "(whole numbers with units y, w, d, h, m, s, ms, largest first, each once), "
+        "got string ''",
     ),
     (
         "api: {refresh_finished: 'yes'}\n" + WS,
@@ -199,6 +276,12 @@ INVALID = [
     (
         "workspaces:\n  - {id: w, token: x, discover: true, include_finished_for: week}\n",
         "c.yml: workspaces[0].include_finished_for: expected a duration",
+    ),
+    (
+        "workspaces:\n  - {id: w, token: x, discover: true, include_finished_for: 5m5m}\n",
+        "c.yml: workspaces[0].include_finished_for: expected a duration such as 0, 30s, 5m, "
+        "1h30m or 7d (whole numbers with units y, w, d, h, m, s, ms, largest first, each once), "
+        "got string '5m5m'",
     ),
     (
         "workspaces:\n  - id: w\n    token_file: /nonexistent/secret\n    jobs: [a]\n",

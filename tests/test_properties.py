@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.client import ApiResult, parse_envelope
-from exporter.config import API_KEYS, JOB_KEYS, WORKSPACE_KEYS, Config, ConfigError, parse_config
+from exporter.config import (
+    API_KEYS,
+    DURATION_UNITS,
+    JOB_KEYS,
+    MAX_DURATION_MS,
+    WORKSPACE_KEYS,
+    Config,
+    ConfigError,
+    DurationError,
+    parse_config,
+    parse_duration,
+)
+from exporter.exposition import format_value
 from exporter.model import STATUSES, Job, parse_job
 
 from .fakeapi import full_job
@@ -158,3 +172,66 @@ def _check_config(text: str, source: str) -> None:
 def test_parse_config_takes_any_text(tmp_path_factory, text):
     source = str(tmp_path_factory.getbasetemp() / "config.yaml")
     _check_config(text, source)
+
+
+def canonical_duration(ms: int) -> str:
+    """A duration as Prometheus writes one (model.Duration.String): each unit that has a
+    share, largest first; ``0s`` for zero."""
+    if ms == 0:
+        return "0s"
+    parts = []
+    for unit, size in DURATION_UNITS.items():
+        count, ms = divmod(ms, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+@SETTINGS
+@given(st.integers(min_value=0, max_value=MAX_DURATION_MS))
+def test_a_canonical_duration_parses_back_to_its_seconds(ms):
+    assert parse_duration(canonical_duration(ms)) == ms / 1000
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(list(DURATION_UNITS)), st.integers(0, 10**6)),
+        min_size=1,
+        unique_by=lambda part: part[0],
+    )
+)
+def test_units_in_order_add_up(parts):
+    parts.sort(key=lambda part: list(DURATION_UNITS).index(part[0]))
+    text = "".join(f"{count}{unit}" for unit, count in parts)
+    ms = sum(count * DURATION_UNITS[unit] for unit, count in parts)
+    if ms > MAX_DURATION_MS:
+        with pytest.raises(DurationError, match=r"^duration out of range: "):
+            parse_duration(text)
+    else:
+        assert parse_duration(text) == ms / 1000
+    if len(parts) > 1:  # the same parts in any other order are refused
+        with pytest.raises(DurationError):
+            parse_duration("".join(f"{count}{unit}" for unit, count in reversed(parts)))
+
+
+@SETTINGS
+@given(st.text(alphabet="0123456789ywdhms.-+ \u0663", max_size=12) | st.text(max_size=12))
+def test_parse_duration_takes_any_text(text):
+    try:
+        seconds = parse_duration(text)
+    except DurationError as exc:
+        assert str(exc).startswith(("not a duration: ", "duration out of range: "))
+    else:
+        assert 0 <= seconds <= MAX_DURATION_MS / 1000
+
+
+@SETTINGS
+@given(
+    st.floats(allow_nan=False)
+    | st.integers(min_value=-(2**1023), max_value=2**1023)
+    | st.booleans()
+)
+def test_a_written_value_reads_back_as_the_same_float(number):
+    read = float(format_value(number))  # as Go's ParseFloat reads it: +Inf, -0, 1e+16 ...
+    assert struct.pack(">d", read) == struct.pack(">d", float(number))  # -0.0 keeps its sign

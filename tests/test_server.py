@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import gzip
 import socket
+import subprocess
+from collections.abc import Callable
 
 import pytest
 import requests
 
+from exporter.exposition import Family
 from exporter.server import ServerOptions, accepts_gzip
 
 from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import full_job
+from .fakeapi import full_job, wait_for
+from .processes import free_port
+from .tools import require_tool
 
 WS = "ws-1"
 
@@ -150,3 +155,143 @@ def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
     assert "<h2>Targets (503)</h2>" in text
     assert '<tr><td colspan="7">and 3 more</td></tr>' in text
     assert "Demo mode" not in text
+
+
+BAD_DETAIL = (
+    "metric family 'bad_total': counter sample bad_total{k=\\\"v\\\"} is -1; "
+    "a counter is a number >= 0"
+)
+
+
+def with_bad_family(filler_samples: int) -> list[Callable[[], list[Family]]]:
+    """A process collector whose families end in a counter that has gone negative."""
+
+    def produce() -> list[Family]:
+        filler = Family("filler", "gauge", "Fills the first chunks.")
+        for index in range(filler_samples):
+            filler.add(f'i="{index:060d}"', 1.0)
+        bad = Family("bad_total", "counter", "Gone negative.")
+        bad.add('k="v"', -1.0)
+        after = Family("after", "gauge", "Never written.")
+        after.add("", 1.0)
+        return [filler, bad, after]
+
+    return [produce]
+
+
+def read_to_eof(running, request: bytes) -> bytes:
+    """Everything the server sends until it closes the connection (or 30 s pass)."""
+    host, port = running.server.server_address[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def error_lines(captured_logs: list[str]) -> list[str]:
+    return [line.split(" ", 1)[1] for line in captured_logs if " level=error " in line]
+
+
+@pytest.mark.parametrize("filler_samples", [0, 6000])
+def test_a_family_the_writer_refuses_aborts_the_stream(
+    fake, start_exporter, captured_logs, filler_samples
+):
+    running = start_exporter(jobs_config(fake), process_collectors=with_bad_family(filler_samples))
+    # Keep-alive: the connection ends only because the server aborts it.
+    answer = read_to_eof(running, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 200 OK"
+    assert b"\r\nTransfer-Encoding: chunked" in head
+    chunks = []
+    while body:
+        size_line, rest = body.split(b"\r\n", 1)
+        size = int(size_line, 16)
+        chunks.append(size)
+        assert rest[size : size + 2] == b"\r\n"
+        body = rest[size + 2 :]
+        text = rest[:size].decode()
+        assert text.startswith("# HELP convocore_crawler_exporter_build_info ")
+        assert 'filler{i="' in text and "bad_total" not in text and "# HELP after" not in text
+    # With the filler, one whole chunk went out before the bad family; never the last chunk.
+    assert len(chunks) == (1 if filler_samples else 0)
+    assert 0 not in chunks
+    assert error_lines(captured_logs) == [
+        'level=error logger=exporter.server msg="cannot write the exposition" path=/metrics '
+        f'action="connection aborted" error=ValueError detail="{BAD_DETAIL}"'
+    ]
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        running.get()
+
+
+def test_a_family_the_writer_refuses_is_a_500_for_http_1_0(fake, start_exporter, captured_logs):
+    running = start_exporter(jobs_config(fake), process_collectors=with_bad_family(10))
+    answer = read_to_eof(running, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 500 Internal Server Error"
+    assert body == b"The exposition failed; see the exporter's log.\n"
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert error_lines(captured_logs) == [
+        'level=error logger=exporter.server msg="cannot write the exposition" path=/metrics '
+        f'action="answered 500" error=ValueError detail="{BAD_DETAIL}"'
+    ]
+
+
+@pytest.mark.prometheus
+def test_prometheus_records_the_aborted_scrape_as_failed(fake, start_exporter, tmp_path):
+    prometheus = require_tool("prometheus")
+    good = start_exporter(jobs_config(fake))
+    bad = start_exporter(jobs_config(fake), process_collectors=with_bad_family(10))
+    targets = {"good": good.url.removeprefix("http://"), "bad": bad.url.removeprefix("http://")}
+    jobs = "".join(
+        f"  - job_name: {name}\n    static_configs:\n      - targets: ['{target}']\n"
+        for name, target in targets.items()
+    )
+    (tmp_path / "prometheus.yml").write_text(
+        f"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{jobs}",
+        encoding="utf-8",
+    )
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api/v1"
+    process = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        scraped: dict[str, dict[str, str]] = {}
+
+        def both_scraped() -> bool:
+            assert process.poll() is None, "prometheus exited"
+            try:
+                active = requests.get(f"{api}/targets", timeout=10).json()["data"]["activeTargets"]
+            except (requests.RequestException, ValueError, KeyError):
+                return False
+            scraped.clear()
+            scraped.update({t["labels"]["job"]: t for t in active if t["health"] != "unknown"})
+            return set(scraped) == {"good", "bad"}
+
+        assert wait_for(both_scraped, 120), scraped
+        assert (scraped["good"]["health"], scraped["good"]["lastError"]) == ("up", "")
+        # The body ended without its last chunk: a failed scrape, not a short one.
+        assert (scraped["bad"]["health"], scraped["bad"]["lastError"]) == ("down", "unexpected EOF")
+        answer = requests.get(f"{api}/query", params={"query": "up"}, timeout=10).json()
+        ups = {r["metric"]["job"]: r["value"][1] for r in answer["data"]["result"]}
+        assert ups == {"good": "1", "bad": "0"}
+        # Nothing of what the bad exporter did write was stored.
+        answer = requests.get(
+            f"{api}/query", params={"query": "count by (job) (convocore_crawler_up)"}, timeout=10
+        ).json()
+        assert {r["metric"]["job"]: r["value"][1] for r in answer["data"]["result"]} == {
+            "good": "2"
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

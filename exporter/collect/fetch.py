@@ -191,18 +191,19 @@ def resolve(
     wait([*job_fetches.values(), *listing_fetches.values()], deadline)
     for key, fetch in job_fetches.items():
         outcomes[key] = _settle(rt, key, fetch)
-    listing_reasons = {ws_id: settle_listing(rt, ws_id, f) for ws_id, f in listing_fetches.items()}
+    listing_failures = {ws_id: settle_listing(rt, ws_id, f) for ws_id, f in listing_fetches.items()}
     for target in targets:
         if target.explicit:
             continue
         ws_id = target.workspace.id
         listing = rt.listings.get(ws_id)
         job = listing.jobs.get(target.job_id) if listing else None
-        reason = listing_reasons.get(ws_id)
+        failed = listing_failures.get(ws_id)
+        reason = failed.reason if failed is not None else None
         if reason is None and ws_id not in listing_fetches and in_backoff(rt, ws_id, now):
             reason = "rate_limited"
         last = listing.last_success if listing else None
-        outcomes[target.key] = Outcome(reason is None, reason, job, last)
+        outcomes[target.key] = Outcome(reason is None, reason, job, last, failed)
         if trace is not None:
             trace.note("served from the workspace's job listing (discover: true)")
     return outcomes
@@ -218,11 +219,11 @@ def _from_memory(rt: Runtime, state: JobState, now: float) -> str:
     return f"served from memory, fetched {age:.1f}s ago: {why}"
 
 
-def _down(rt: Runtime, key: Key, reason: str) -> Outcome:
+def _down(rt: Runtime, key: Key, reason: str, failed: ApiResult | None = None) -> Outcome:
     state = rt.states.get(key)
     if state is None:
-        return Outcome(False, reason, None, None)
-    return Outcome(False, reason, state.job, state.last_success)
+        return Outcome(False, reason, None, None, failed)
+    return Outcome(False, reason, state.job, state.last_success, failed)
 
 
 def result_of(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
@@ -243,34 +244,40 @@ def _settle(rt: Runtime, key: Key, fetch: Fetch) -> Outcome:
         return Outcome(True, None, result.data, state.last_success if state else None)
     reason = result.reason or "invalid_response"
     _count_failure(rt, fetch, key[0], reason)
-    return _down(rt, key, reason)
+    return _down(rt, key, reason, result)
 
 
-def settle_listing(rt: Runtime, ws_id: str, fetch: Fetch) -> str | None:
-    """None when the listing succeeded, else why not (counted once per fetch)."""
+def settle_listing(rt: Runtime, ws_id: str, fetch: Fetch) -> ApiResult | None:
+    """None when the listing succeeded, else the failed result (counted once per fetch)."""
     result = result_of(fetch, "job listing", {"workspace_id": ws_id})
     if result.ok:
         return None
-    reason = result.reason or "invalid_response"
-    _count_failure(rt, fetch, ws_id, reason)
-    return reason
+    if result.reason is None:
+        result = ApiResult(reason="invalid_response", detail=result.detail)
+    _count_failure(rt, fetch, ws_id, result.reason or "invalid_response")
+    return result
 
 
 def log_transitions(rt: Runtime, outcomes: dict[Key, Outcome]) -> None:
     """Log a job going down or coming back, once per change, not once per scrape."""
-    changes: list[tuple[Key, str | None, str | None]] = []
+    changes: list[tuple[Key, str | None, Outcome]] = []
     with rt.lock:
         for key, outcome in outcomes.items():
             state = rt.states.get(key)
             if state is None:
                 state = rt.states[key] = JobState()
             if state.down_reason != outcome.reason:
-                changes.append((key, state.down_reason, outcome.reason))
+                changes.append((key, state.down_reason, outcome))
                 state.down_reason = outcome.reason
-    for (ws_id, job_id), before, after in changes:
+    for (ws_id, job_id), before, outcome in changes:
         fields = {"workspace_id": ws_id, "job_id": job_id}
-        if after is not None:
-            log.warning("job is down", extra={**fields, "reason": after})
+        failed = outcome.failed
+        if outcome.reason is not None:
+            fields["reason"] = outcome.reason
+            if failed is not None and failed.cause is not None:
+                # No HTTP answer: which host, and why (the request's path is at debug level).
+                fields.update(host=rt.client.host, cause=failed.cause, detail=failed.detail)
+            log.warning("job is down", extra=fields)
         elif before is not None:
             log.info("job is up again", extra={**fields, "previous_reason": before})
 

@@ -104,6 +104,8 @@ class Outcome:
     reason: str | None
     job: Job | None
     last_success: float | None
+    failed: ApiResult | None = None
+    """The failed fetch behind ``reason``, when there was one (what the log line says)."""
 
 
 class Runtime:
