@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from exporter.collect import Exporter
+from exporter.config import parse_config
+from exporter.exposition import write_text
 from exporter.version import build_info
 
-from .conftest import config_yaml, names, value
-from .fakeapi import FakeConvocore, Fault, envelope, full_job
+from .conftest import config_yaml, names, parse_exposition, value
+from .fakeapi import TOKEN, FakeConvocore, Fault, envelope, full_job
 
 WS = "ws-123"
 P = "convocore_crawler_"
@@ -441,3 +444,17 @@ def test_a_down_job_keeps_its_last_good_values_until_it_is_gone(fake, start_expo
     assert [k for k in series if k[0] == P + "job_info" and ("job_id", "job-abc") in k[1]] == []
     assert value(series, P + "last_success_timestamp_seconds", **bad) == last
     assert value(series, P + "job_scraped_pages", workspace_id=WS, job_id="job-ok") == 7
+
+
+def test_a_scrape_that_outlives_its_config_reads_as_cut_short(fake):
+    # A reload or a stop closes the config's fetching while a scrape of it still runs: what
+    # that scrape would still fetch reads as cut by the deadline, and it raises nothing.
+    exporter = Exporter(parse_config(two_jobs(fake), "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    exporter.close()
+    series = parse_exposition(write_text(exporter.collect(time.monotonic() + 5)).decode())
+    for job_id in ("job-abc", "job-ok"):
+        assert value(series, P + "up", workspace_id=WS, job_id=job_id) == 0
+        assert (
+            value(series, P + "error_info", workspace_id=WS, job_id=job_id, reason="deadline") == 1
+        )
+    assert fake.paths() == []

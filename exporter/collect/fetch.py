@@ -98,7 +98,14 @@ def start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
         fetch = rt.inflight.get(key)
         if fetch is not None:
             return fetch
-        future = rt.executor.submit(work)
+        try:
+            future = rt.executor.submit(work)
+        except RuntimeError:
+            # The config was replaced or the exporter is stopping while this scrape ran:
+            # nothing more is fetched for it; the fetch reads as cut short by the deadline.
+            future = concurrent.futures.Future()
+            future.cancel()
+            return Fetch(future)
         fetch = Fetch(future)
         rt.inflight[key] = fetch
 
