@@ -169,26 +169,6 @@ def write_openmetrics(families: Iterable[Family]) -> bytes:
     return b"".join(iter_exposition(families, openmetrics=True))
 
 
-def wants_openmetrics(accept: str | None) -> bool:
-    """Whether the ``Accept`` header negotiates OpenMetrics (as Prometheus sends it)."""
-    if not accept:
-        return False
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media == "application/openmetrics-text":
-            params = [p.strip().lower() for p in part.split(";")[1:]]
-            for param in params:
-                if param.startswith("q="):
-                    try:
-                        if float(param[2:]) == 0:
-                            break
-                    except ValueError:
-                        break
-            else:
-                return True
-    return False
-
-
 def from_client_collector(collector: Collector) -> list[Family]:
     """Families of a prometheus-client collector (process, platform and GC metrics)."""
     families: list[Family] = []

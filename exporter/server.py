@@ -32,9 +32,9 @@ from .exposition import (
     TEXT_CONTENT_TYPE,
     Family,
     iter_exposition,
-    wants_openmetrics,
 )
 from .landing import landing_page
+from .negotiation import accepts_gzip, wants_openmetrics
 from .stoppable import PromptShutdownMixin
 from .trace import ProbeTrace
 from .web.auth import WWW_AUTHENTICATE
@@ -80,38 +80,6 @@ class WebHolder:
 
     def __init__(self, settings: WebSettings | None = None) -> None:
         self.current = settings or WebSettings()
-
-
-def accepts_gzip(header: str | None) -> bool:
-    """Whether an ``Accept-Encoding`` header accepts gzip (RFC 9110 section 12.5.3).
-
-    ``gzip;q=0`` refuses it; without a ``gzip`` entry, ``*`` decides; q-values that do not
-    parse count as 0.
-    """
-    if not header:
-        return False
-    explicit: float | None = None
-    wildcard: float | None = None
-    for part in header.split(","):
-        coding, *params = (piece.strip() for piece in part.split(";"))
-        quality = 1.0
-        for param in params:
-            name, _, text = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(text.strip())
-                except ValueError:
-                    quality = 0.0
-                if not 0.0 <= quality <= 1.0:
-                    quality = 0.0
-        coding = coding.lower()
-        if coding in ("gzip", "x-gzip"):
-            explicit = quality if explicit is None else max(explicit, quality)
-        elif coding == "*":
-            wildcard = quality
-    if explicit is not None:
-        return explicit > 0
-    return wildcard is not None and wildcard > 0
 
 
 class Handler(BaseHTTPRequestHandler):

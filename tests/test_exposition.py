@@ -22,10 +22,10 @@ from exporter.exposition import (
     format_value,
     iter_exposition,
     render_labels,
-    wants_openmetrics,
     write_openmetrics,
     write_text,
 )
+from exporter.negotiation import wants_openmetrics
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import Fault, full_job
@@ -123,13 +123,38 @@ def test_values_and_labels_are_written_exactly():
     )
 
 
-def test_accept_negotiation():
-    assert wants_openmetrics("application/openmetrics-text; version=1.0.0")
-    assert wants_openmetrics("text/plain;q=0.5, application/openmetrics-text;q=0.9")
-    assert not wants_openmetrics("application/openmetrics-text;q=0")
-    assert not wants_openmetrics("text/plain")
-    assert not wants_openmetrics(None)
-    assert not wants_openmetrics("*/*")
+PROMETHEUS_2_42_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("accept", "openmetrics"),
+    [
+        (PROMETHEUS_2_42_ACCEPT, True),
+        ("application/openmetrics-text; version=1.0.0", True),
+        ("application/openmetrics-text;version=0.0.1", True),
+        ("Application/OpenMetrics-Text", True),
+        ("text/plain;q=0.5, application/openmetrics-text;q=0.9", True),
+        # The client prefers the text format: it gets it, though it also takes OpenMetrics.
+        ("text/plain;version=0.0.4, application/openmetrics-text;q=0.5", False),
+        ("*/*;q=0.8, application/openmetrics-text;q=0.5", False),
+        # Equal qualities: the first written wins.
+        ("application/openmetrics-text, text/plain", True),
+        ("text/plain, application/openmetrics-text", False),
+        ("application/openmetrics-text;q=0", False),
+        ("application/openmetrics-text;q=nonsense, text/plain;q=0.1", False),
+        ("application/json, application/openmetrics-text;q=0.2", True),
+        ("text/plain", False),
+        ("*/*", False),
+        ("application/json", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_accept_negotiation(accept, openmetrics):
+    assert wants_openmetrics(accept) is openmetrics
 
 
 def test_metrics_are_streamed_chunked_and_whole_for_http_1_0(fake, start_exporter):

@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from exporter.exposition import Family
-from exporter.server import ServerOptions, accepts_gzip
+from exporter.negotiation import accepts_gzip
+from exporter.server import ServerOptions
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import full_job, wait_for
