@@ -43,6 +43,22 @@ def test_every_config_key_is_documented():
         assert f"{key}:" in example, key
 
 
+def test_the_layout_table_names_every_module():
+    # The development section's layout table, so a new module cannot go unexplained.
+    section = README.split("### Layout", 1)[1].split("\n### ", 1)[0]
+    named = set(re.findall(r"`(exporter/[\w/]+(?:\.py)?)`", section))
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "exporter").rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py")
+    }
+    covered = {
+        m for m in modules if m in named or any(d.endswith("/") and m.startswith(d) for d in named)
+    }
+    assert modules - covered == set()
+    assert {n for n in named if n.endswith(".py")} - modules == set()
+
+
 def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
     done = full_job("a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z")
     fake.set_jobs("w", {"a": done, "b": full_job("b", "w"), "c": full_job("c", "w")})
