@@ -266,6 +266,24 @@ def test_a_finished_job_is_read_once(fake, start_exporter):
     assert limits == {"100"}
 
 
+def test_a_reload_keeps_page_totals_unless_the_page_cap_changed(fake, start_exporter):
+    fake.set_jobs(WS, {"job-abc": finished()})
+    fake.set_pages(WS, "job-abc", summaries(250))
+    text = page_config(fake)
+    running = start_exporter(text)
+    running.scrape()
+    assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3"]
+    running.exporter.set_config(parse_config(text, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    assert page_values(running.scrape()) == expected(250)
+    assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3"]
+    # Another cap counts the pages another way: read again.
+    capped = page_config(fake, "    page_stats: true\n    page_stats_max_pages: 100\n")
+    running.exporter.set_config(parse_config(capped, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    series = running.scrape()
+    assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3", "1"]
+    assert value(series, P + "job_pages_listed", **JOB) == 100
+
+
 def test_an_active_job_is_re_read_per_interval_from_where_it_stopped(fake, start_exporter):
     fake.set_jobs(WS, {"job-abc": full_job("job-abc", WS)})  # processing
     fake.set_pages(WS, "job-abc", summaries(250))

@@ -229,16 +229,25 @@ def test_rate_limit_without_retry_after_backs_off_exponentially(fake, start_expo
     assert len(fake.log) == 1
 
 
-def test_reload_drops_the_cache(fake, start_exporter):
+def test_a_reload_keeps_the_finished_jobs_of_the_same_api_and_drops_another_apis(
+    fake, start_exporter
+):
     fake.set_jobs(WS, many_jobs(2, finished_every=1))
-    text = config_yaml(
-        fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [job-0000]\n"
-    )
+    workspace = f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [job-0000]\n"
+    text = config_yaml(fake.base_url, workspace)
     running = start_exporter(text)
     running.scrape()
     running.scrape()
     assert len(fake.log) == 1
+    # A reload of the same config (as an edit elsewhere in the file causes): the finished
+    # job stays known and is not fetched again.
     running.exporter.set_config(parse_config(text, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    series = running.scrape()
+    assert len(fake.log) == 1
+    assert value(series, P + "up", workspace_id=WS, job_id="job-0000") == 1
+    # The same API under another name is another API as far as the exporter can tell.
+    other = config_yaml(fake.base_url.replace("127.0.0.1", "localhost"), workspace)
+    running.exporter.set_config(parse_config(other, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
     running.scrape()
     assert len(fake.log) == 2
 

@@ -54,10 +54,12 @@ class Exporter:
         return self._runtime.config
 
     def set_config(self, config: Config) -> None:
-        """Start serving ``config``; caches of the old config are dropped."""
+        """Start serving ``config``, keeping what the old one knew of the same workspaces."""
         with self._swap_lock:
             old = self._runtime
-            self._runtime = Runtime(config, self.own, self._clock)
+            new = Runtime(config, self.own, self._clock)
+            new.carry_over(old)
+            self._runtime = new
         old.close()
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import metrics
 from ..client import ApiResult, ConvocoreClient
@@ -109,7 +109,8 @@ class Outcome:
 
 
 class Runtime:
-    """Everything that belongs to one loaded config; a reload replaces it whole."""
+    """Everything that belongs to one loaded config; a reload replaces it, keeping what
+    :meth:`carry_over` says."""
 
     def __init__(
         self, config: Config, own: OwnMetrics, clock: Callable[[], float] = time.monotonic
@@ -139,6 +140,28 @@ class Runtime:
             for job in ws.jobs
         }
         own.start_runtime(config)
+
+    def carry_over(self, old: Runtime) -> None:
+        """Keep what ``old`` (the config before a reload) learned of the workspaces this config
+        reads from the same API: the jobs (so finished ones are not fetched again), discovery
+        listings, rate-limit backoffs and page totals (unless the page cap changed). A new
+        token for a workspace keeps them too: the data is the workspace's, not the token's.
+        Copies, since fetches of the old config may still finish and update its own."""
+        if old.config.api.base_url != self.config.api.base_url:
+            return
+        same_cap = {
+            ws_id
+            for ws_id, ws in self.workspaces.items()
+            if ws.page_stats
+            and ws_id in old.workspaces
+            and old.workspaces[ws_id].page_stats_max_pages == ws.page_stats_max_pages
+        }
+        with old.lock:
+            self.states = {k: replace(v) for k, v in old.states.items() if k[0] in self.workspaces}
+            self.listings = {k: v for k, v in old.listings.items() if k in self.workspaces}
+            self.backoffs = {k: replace(v) for k, v in old.backoffs.items() if k in self.workspaces}
+            self.pages = {k: replace(v) for k, v in old.pages.items() if k[0] in same_cap}
+            self.truncated = {k: set(v) for k, v in old.truncated.items() if k in same_cap}
 
     def close(self, *, abort: bool = False) -> None:
         """Stop fetching for this config; ``abort`` (the exporter stopping, not a reload)
