@@ -101,8 +101,7 @@ def start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
         try:
             future = rt.executor.submit(work)
         except RuntimeError:
-            # The config was replaced or the exporter is stopping while this scrape ran:
-            # nothing more is fetched for it; the fetch reads as cut short by the deadline.
+            # A reload or stop shut this config's executor mid-scrape: read as the deadline.
             future = concurrent.futures.Future()
             future.cancel()
             return Fetch(future)
