@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from .model import Job
 from .pages import EMPTY_RULE, PageStats
@@ -37,17 +37,28 @@ class JobValueDef(MetricDef):
     read: Callable[[Job], float | bool | int | None] = lambda job: None
 
 
-def _job_value(
-    name: str, help_text: str, source: str, read: Callable[[Job], object]
-) -> JobValueDef:
-    return JobValueDef(
+_Def = TypeVar("_Def", bound=MetricDef)
+
+
+def _per_job_gauge(
+    cls: type[_Def], name: str, help_text: str, source: str, read: Callable[[Any], object]
+) -> _Def:
+    """A gauge per job (``workspace_id``, ``job_id``) whose value ``read`` takes from what
+    the exporter keeps of the job."""
+    return cls(
         name=PREFIX + name,
         type="gauge",
         help=help_text,
         labels=JOB_LABELS,
         source=source,
-        read=read,  # type: ignore[arg-type]
+        read=read,  # type: ignore[call-arg]
     )
+
+
+def _job_value(
+    name: str, help_text: str, source: str, read: Callable[[Job], object]
+) -> JobValueDef:
+    return _per_job_gauge(JobValueDef, name, help_text, source, read)
 
 
 INFO_LABELS: tuple[str, ...] = (
@@ -204,14 +215,7 @@ _PAGES_SOURCE = "the job's pages list (`page_stats: true`)"
 def _page_value(
     name: str, help_text: str, source: str, read: Callable[[PageStats], object]
 ) -> PageValueDef:
-    return PageValueDef(
-        name=PREFIX + name,
-        type="gauge",
-        help=help_text,
-        labels=JOB_LABELS,
-        source=source,
-        read=read,  # type: ignore[arg-type]
-    )
+    return _per_job_gauge(PageValueDef, name, help_text, source, read)
 
 
 PAGE_VALUES: tuple[PageValueDef, ...] = (
