@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -20,4 +21,20 @@ def spawn_exporter(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+
+
+def spawn_prometheus(prometheus: str, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    """The real Prometheus on ``127.0.0.1:port``, reading ``workdir/prometheus.yml`` and
+    keeping its data in ``workdir/data``; its output is discarded."""
+    return subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )

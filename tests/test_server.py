@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import socket
-import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +16,7 @@ from exporter.server import ServerOptions
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import full_job, wait_for
-from .processes import free_port
+from .processes import free_port, spawn_prometheus
 from .tools import require_tool
 
 WS = "ws-1"
@@ -255,17 +254,7 @@ def test_prometheus_records_the_aborted_scrape_as_failed(fake, start_exporter, t
     )
     port = free_port()
     api = f"http://127.0.0.1:{port}/api/v1"
-    process = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = spawn_prometheus(prometheus, tmp_path, port)
     try:
         scraped: dict[str, dict[str, str]] = {}
 

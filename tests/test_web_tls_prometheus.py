@@ -24,7 +24,7 @@ import trustme
 
 from exporter.web.auth import WWW_AUTHENTICATE
 
-from .processes import free_port
+from .processes import free_port, spawn_prometheus
 from .tools import require_tool
 
 HASH = "$2y$04$Ez8YO8hcsiuKyGXFAX64f.g.sIndll9sIOVMf5B8.Oiy7/eQWL/4e"
@@ -198,17 +198,7 @@ scrape_configs:
     )
     port = free_port()
     api = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = spawn_prometheus(prometheus, tmp_path, port)
     try:
         targets = wait_for_scrapes(api, process, {"convocore", "convocore-wrong-password"})
         assert targets["convocore"]["health"] == "up", targets["convocore"]
