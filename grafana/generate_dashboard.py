@@ -42,6 +42,18 @@ def named(expr: str) -> str:
     )
 
 
+def dashed(ref_id: str) -> dict[str, Any]:
+    """A field override drawing query ``ref_id`` as a dashed line without fill (a reference
+    line such as a budget, or a second measure beside the first)."""
+    return {
+        "matcher": {"id": "byFrameRefID", "options": ref_id},
+        "properties": [
+            {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            {"id": "custom.fillOpacity", "value": 0},
+        ],
+    }
+
+
 def target(ref: str, expr: str, legend: str = "", *, instant: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"refId": ref, "datasource": DATASOURCE, "expr": expr}
     if instant:
@@ -370,18 +382,7 @@ def content_row(layout: Layout) -> list[Panel]:
                     ),
                 ],
                 "short",
-                overrides=[
-                    {
-                        "matcher": {"id": "byFrameRefID", "options": "B"},
-                        "properties": [
-                            {
-                                "id": "custom.lineStyle",
-                                "value": {"fill": "dash", "dash": [10, 10]},
-                            },
-                            {"id": "custom.fillOpacity", "value": 0},
-                        ],
-                    }
-                ],
+                overrides=[dashed("B")],
             ),
             8,
             8,
@@ -567,18 +568,7 @@ def panels() -> list[Panel]:
                     ),
                 ],
                 "suffix:credits",
-                overrides=[
-                    {
-                        "matcher": {"id": "byFrameRefID", "options": "B"},
-                        "properties": [
-                            {
-                                "id": "custom.lineStyle",
-                                "value": {"fill": "dash", "dash": [10, 10]},
-                            },
-                            {"id": "custom.fillOpacity", "value": 0},
-                        ],
-                    }
-                ],
+                overrides=[dashed("B")],
             ),
             12,
             8,
