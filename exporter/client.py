@@ -8,14 +8,10 @@ are followed by hand, and only within that origin.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import heapq
-import itertools
 import json
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,14 +21,13 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 import requests.adapters
-import urllib3.connection
-import urllib3.connectionpool
 from requests.auth import AuthBase
 
 from . import __version__
 from .config import ApiConfig, Secret
 from .neterrors import api_host, classify
 from .trace import Attempt, ProbeTrace, safe_url
+from .watchdog import Guard, WatchedAdapter, arm, guard_this_thread
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +36,9 @@ _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
 _QUICK_RETRY_DELAY = 0.1
 _MAX_RETRY_AFTER = 24 * 3600.0
+# Beyond an attempt's own deadline, so that socket timeouts and the between-chunk checks,
+# which give the precise reason, normally come first.
+_WATCHDOG_GRACE = 0.05
 _NO_RETRY = {
     "rate_limited": "(no Retry-After that fits before the deadline)",
     "connection": "(no time left before the deadline)",
@@ -149,134 +147,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(moment.timestamp() - wall, 0.0), _MAX_RETRY_AFTER)
 
 
-class _Guard:
-    """One attempt's hard stop: the socket it reads from is shut down when time is up."""
-
-    __slots__ = ("_lock", "_sock", "active", "at", "fired")
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-        self.active = True
-        self.fired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-
-    def attach(self, sock: socket.socket) -> None:
-        with self._lock:
-            if not self.active:
-                return
-            if self.fired:
-                _shut(sock)
-            else:
-                self._sock = sock
-
-    def expire(self) -> None:
-        with self._lock:
-            if not self.active:
-                return
-            self.fired = True
-            sock, self._sock = self._sock, None
-        if sock is not None:
-            _shut(sock)
-
-    def disarm(self) -> None:
-        with self._lock:
-            self.active = False
-            self._sock = None
-
-
-def _shut(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also for TLS sockets: it wakes a thread blocked in recv()
-    # on that socket without touching the TLS object that thread is using.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """Shuts down the sockets of attempts that outlive their deadline.
-
-    Socket timeouts bound each ``recv()``, not a whole answer: a server that trickles its
-    status line and headers a byte at a time would hold a worker thread in ``http.client``
-    for as long as it likes. One thread keeps the deadlines of all attempts in flight.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, _Guard]] = []
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def arm(self, at: float) -> _Guard:
-        guard = _Guard(at)
-        with self._cond:
-            heapq.heappush(self._heap, (at, next(self._seq), guard))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="upstream-watchdog", daemon=True
-                )
-                self._thread.start()
-            if self._heap[0][2] is guard:
-                self._cond.notify()
-        return guard
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap:
-                    self._cond.wait()
-                at, _, guard = self._heap[0]
-                delay = at - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-            guard.expire()
-
-
-_WATCHDOG = _Watchdog()
-_CURRENT = threading.local()
-# Beyond the attempt's own deadline, so that socket timeouts and the between-chunk checks,
-# which give the precise reason, normally come first.
-_WATCHDOG_GRACE = 0.05
-
-
-def _watch(sock: socket.socket | None) -> None:
-    guard: _Guard | None = getattr(_CURRENT, "guard", None)
-    if guard is not None and sock is not None:
-        guard.attach(sock)
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        _watch(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
-        _watch(self.sock)
-        return super().getresponse(*args, **kwargs)
-
-
-class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(requests.adapters.HTTPAdapter):
-    """An adapter whose connections put their socket under the current attempt's guard."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
-
-
 def _same_origin(a: str, b: str) -> bool:
     left, right = urlsplit(a), urlsplit(b)
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
@@ -289,11 +159,11 @@ class ConvocoreClient:
         self.api = api
         self.observer = observer
         self.host = api_host(api.base_url)
-        self._in_flight: set[_Guard] = set()
+        self._in_flight: set[Guard] = set()
         self._in_flight_lock = threading.Lock()
         self._aborted = False
         self._session = requests.Session()
-        adapter = _WatchedAdapter(
+        adapter = WatchedAdapter(
             pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
         )
         self._session.mount("http://", adapter)
@@ -513,13 +383,13 @@ class ConvocoreClient:
             limit = min(self.api.timeout_seconds, remaining)
             own_deadline = started + self.api.timeout_seconds
             code = "error"
-            guard = _WATCHDOG.arm(min(own_deadline, deadline) + _WATCHDOG_GRACE)
+            guard = arm(min(own_deadline, deadline) + _WATCHDOG_GRACE)
             with self._in_flight_lock:
                 if self._aborted:
                     guard.disarm()
                     return ApiResult(reason="connection", detail="exporter stopping")
                 self._in_flight.add(guard)
-            _CURRENT.guard = guard
+            guard_this_thread(guard)
             response: requests.Response | None = None
             try:
                 response = self._session.get(
@@ -542,7 +412,7 @@ class ConvocoreClient:
             finally:
                 # Disarmed before the connection goes back to the pool.
                 guard.disarm()
-                _CURRENT.guard = None
+                guard_this_thread(None)
                 with self._in_flight_lock:
                     self._in_flight.discard(guard)
                 if response is not None:
