@@ -234,13 +234,11 @@ class ConvocoreClient:
         seen_cursors: set[str] = set()
         url = self.jobs_url(workspace_id)
         for _ in range(MAX_LIST_PAGES):
-            result = _object_data(self.get(workspace_id, token, url, params, deadline))
+            result = _listing(self.get(workspace_id, token, url, params, deadline), "jobs")
             if not result.ok:
                 return result
             data = result.data
-            batch = data.get("jobs")
-            if not isinstance(batch, list):
-                return ApiResult(reason="invalid_response", detail="jobs is not a list")
+            batch = data["jobs"]
             items.extend(
                 item for item in batch if isinstance(item, dict) and isinstance(item.get("id"), str)
             )
@@ -289,13 +287,13 @@ class ConvocoreClient:
         page = first_page
         for count in range(1, max_requests + 1):
             params = {"page": str(page), "limit": str(PAGES_LIMIT)}
-            result = _object_data(self.get(workspace_id, token, url, params, deadline, trace=trace))
+            result = _listing(
+                self.get(workspace_id, token, url, params, deadline, trace=trace), "pages"
+            )
             if not result.ok:
                 return result
             data = result.data
-            items = data.get("pages")
-            if not isinstance(items, list):
-                return ApiResult(reason="invalid_response", detail="pages is not a list")
+            items = data["pages"]
             answered = _whole(data.get("page"))
             if answered is not None and answered != page:
                 return ApiResult(reason="invalid_response", detail="answer is for another page")
@@ -502,6 +500,14 @@ def _object_data(result: ApiResult) -> ApiResult:
     """A successful result whose ``data`` is not a JSON object is an ``invalid_response``."""
     if result.ok and not isinstance(result.data, dict):
         return ApiResult(reason="invalid_response", detail="data is not an object")
+    return result
+
+
+def _listing(result: ApiResult, field: str) -> ApiResult:
+    """One answer of a list endpoint: ``data`` must be an object whose ``field`` is a list."""
+    result = _object_data(result)
+    if result.ok and not isinstance(result.data.get(field), list):
+        return ApiResult(reason="invalid_response", detail=f"{field} is not a list")
     return result
 
 
