@@ -10,7 +10,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,13 +23,12 @@ from .config import (
 )
 from .demo.api import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .durations import DurationError, parse_duration
-from .exposition import metrics
-from .exposition.writer import Family, write_text
+from .exposition.writer import write_text
 from .reloader import Reloader, WebReload
 from .version import build_info
 from .web.config import WebConfig, WebConfigError, load_web_config
 from .web.ratelimit import TokenBucket
-from .web.server import ExporterServer, ServerOptions, WebHolder, WebSettings
+from .web.server import ExporterServer, ServerOptions, WebHolder, WebSettings, scrape_deadline
 
 log = logging.getLogger("exporter")
 
@@ -288,17 +286,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def _once(exporter: Exporter, args: argparse.Namespace) -> int:
     """One scrape to stdout; 1 when a job is down (``convocore_crawler_up`` 0)."""
-    deadline = time.monotonic() + max(0.1, args.default_timeout - args.timeout_offset)
-    families: list[Family] = exporter.collect(deadline)
-    down = 0
-    for family in families:
-        if family.name == metrics.UP.name:
-            family.samples = list(family.samples)  # read twice: here and when written
-            down += sum(1 for _, _, value in family.samples if value == 0)
-    sys.stdout.write(write_text(families).decode())
+    result = exporter.collect(scrape_deadline(args.default_timeout, args.timeout_offset))
+    sys.stdout.write(write_text(result.families).decode())
     sys.stdout.flush()
-    if down:
-        log.error("a job is down", extra={"down_jobs": down})
+    if result.down:
+        log.error("a job is down", extra={"down_jobs": len(result.down)})
         return 1
     return 0
 

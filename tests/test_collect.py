@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exporter.collect import Exporter
+from exporter.collect import Exporter, JobOutcome, ProbeRefused
 from exporter.config import parse_config
 from exporter.exposition.writer import write_text
 from exporter.version import build_info
@@ -451,10 +451,53 @@ def test_a_scrape_that_outlives_its_config_reads_as_cut_short(fake):
     # that scrape would still fetch reads as cut by the deadline, and it raises nothing.
     exporter = Exporter(parse_config(two_jobs(fake), "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
     exporter.close()
-    series = parse_exposition(write_text(exporter.collect(time.monotonic() + 5)).decode())
+    result = exporter.collect(time.monotonic() + 5)
+    assert result.outcomes == (
+        JobOutcome(WS, "job-abc", up=False, reason="deadline"),
+        JobOutcome(WS, "job-ok", up=False, reason="deadline"),
+    )
+    series = parse_exposition(write_text(result.families).decode())
     for job_id in ("job-abc", "job-ok"):
         assert value(series, P + "up", workspace_id=WS, job_id=job_id) == 0
         assert (
             value(series, P + "error_info", workspace_id=WS, job_id=job_id, reason="deadline") == 1
         )
     assert fake.paths() == []
+
+
+def test_a_scrape_and_a_probe_return_each_jobs_outcome_beside_the_families(fake):
+    exporter = Exporter(parse_config(two_jobs(fake), "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    fake.fail(fake.job_path(WS, "job-abc"), Fault(404, {"message": "gone"}, times=None))
+    try:
+        result = exporter.collect(time.monotonic() + 5)
+        assert result.outcomes == (
+            JobOutcome(WS, "job-abc", up=False, reason="not_found"),
+            JobOutcome(WS, "job-ok", up=True, reason=None),
+        )
+        assert result.down == (result.outcomes[0],)
+        series = parse_exposition(write_text(result.families).decode())
+        assert value(series, P + "up", workspace_id=WS, job_id="job-abc") == 0
+        assert value(series, P + "up", workspace_id=WS, job_id="job-ok") == 1
+
+        probed = exporter.probe(time.monotonic() + 5, WS, "job-ok")
+        assert not isinstance(probed, ProbeRefused)
+        assert probed.outcomes == (JobOutcome(WS, "job-ok", up=True, reason=None),)
+        assert probed.down == ()
+        series = parse_exposition(write_text(probed.families).decode())
+        assert value(series, P + "job_scraped_pages", workspace_id=WS, job_id="job-ok") == 7
+
+        # Only the exporter's own metrics: no job, no outcome.
+        assert exporter.collect(time.monotonic() + 5, jobs=False).outcomes == ()
+
+        calls = len(fake.paths())
+        assert exporter.probe(time.monotonic() + 5, "ws-other", "job-ok") == ProbeRefused(
+            "unknown_workspace", "workspace 'ws-other' is not in the config", 404
+        )
+        assert exporter.probe(time.monotonic() + 5, WS, "job-new") == ProbeRefused(
+            "unknown_job",
+            f"job 'job-new' is not configured or discovered in workspace '{WS}'",
+            404,
+        )
+        assert len(fake.paths()) == calls  # a refused probe asks nothing upstream
+    finally:
+        exporter.close()

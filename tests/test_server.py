@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 
 from exporter.exposition.negotiation import accepts_gzip
 from exporter.exposition.writer import Family
-from exporter.web.server import ServerOptions
+from exporter.web.server import ServerOptions, scrape_deadline
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import full_job, wait_for
@@ -20,6 +21,28 @@ from .processes import free_port, spawn_prometheus
 from .tools import require_tool
 
 WS = "ws-1"
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, 9.5),  # no header: --scrape.default-timeout (10s) minus the offset
+        ("", 9.5),
+        ("4", 3.5),
+        ("2.5", 2.0),
+        ("0.55", 0.1),  # never less than 0.1 s away
+        ("0", 9.5),  # not a timeout: the default
+        ("-3", 9.5),
+        ("3600", 9.5),  # an hour or more: the default
+        ("soon", 9.5),
+        ("nan", 9.5),
+    ],
+)
+def test_the_scrape_deadline_is_the_timeout_header_minus_the_offset(header, seconds):
+    before = time.monotonic()
+    deadline = scrape_deadline(10.0, 0.5, header)
+    after = time.monotonic()
+    assert before + seconds <= deadline <= after + seconds
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,18 @@ deadline (:mod:`.fetch`), and turning what was fetched into metric families
 
 from .exporter import Exporter, TargetView
 from .families import default_process_collectors
+from .results import JobOutcome, ProbeRefused, ScrapeResult
 from .state import Key, Target
 from .targets import shard_of
 
-__all__ = ["Exporter", "Key", "Target", "TargetView", "default_process_collectors", "shard_of"]
+__all__ = [
+    "Exporter",
+    "JobOutcome",
+    "Key",
+    "ProbeRefused",
+    "ScrapeResult",
+    "Target",
+    "TargetView",
+    "default_process_collectors",
+    "shard_of",
+]

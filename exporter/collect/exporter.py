@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..convocore.trace import ProbeTrace
-from ..exposition.writer import Family
 from . import fetch, pagereads, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
+from .results import ProbeRefused, ScrapeResult, job_outcomes
 from .state import Runtime, Target
 
 
@@ -66,8 +66,8 @@ class Exporter:
         """For good: upstream requests still in flight are cut (a reload lets them finish)."""
         self._runtime.close(abort=True)
 
-    def collect(self, deadline: float, *, jobs: bool = True) -> list[Family]:
-        """Fetch what is due and return this scrape's families.
+    def collect(self, deadline: float, *, jobs: bool = True) -> ScrapeResult:
+        """Fetch what is due and return this scrape's families and each job's outcome.
 
         ``deadline`` is a ``time.monotonic()`` value; jobs not answered by then are down with
         reason ``deadline``. With ``jobs=False`` only the exporter's own metrics are returned
@@ -76,7 +76,7 @@ class Exporter:
         started = time.monotonic()
         rt = self._runtime
         if not jobs:
-            return exporter_families(rt, started, [], self._process_collectors)
+            return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
         listing_fetches = fetch.refresh_listings(rt, deadline)
         fetch.wait(listing_fetches.values(), deadline)  # discovered jobs depend on the listings
         selected = targets.select(rt, self.sharding, time.time())
@@ -84,8 +84,10 @@ class Exporter:
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
         fetch.log_transitions(rt, outcomes)
         pages = pagereads.refresh(rt, selected, outcomes, deadline)
-        return exporter_families(
-            rt, started, job_families(rt, selected, outcomes, pages), self._process_collectors
+        families = job_families(rt, selected, outcomes, pages)
+        return ScrapeResult(
+            exporter_families(rt, started, families, self._process_collectors),
+            job_outcomes(selected, outcomes),
         )
 
     def probe(
@@ -94,29 +96,35 @@ class Exporter:
         workspace_id: str,
         job_id: str,
         trace: ProbeTrace | None = None,
-    ) -> list[Family] | str:
-        """The families of one job (``/probe``), or why that job may not be probed.
+    ) -> ScrapeResult | ProbeRefused:
+        """The families and the outcome of one job (``/probe``), or why that job may not be
+        probed.
 
         ``trace`` collects what was asked upstream, for ``/probe?debug=true``.
         """
         rt = self._runtime
         ws = rt.workspaces.get(workspace_id)
         if ws is None:
-            return f"workspace {workspace_id!r} is not in the config"
+            return ProbeRefused(
+                "unknown_workspace", f"workspace {workspace_id!r} is not in the config"
+            )
         key = (workspace_id, job_id)
         listing_fetches = fetch.refresh_listings(rt, deadline, only=workspace_id)
         fetch.wait(listing_fetches.values(), deadline)
         selected = [t for t in targets.select(rt, self.sharding, time.time()) if t.key == key]
         if not selected:
             if not ws.allow_unconfigured_probes:
-                return (
-                    f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}"
+                return ProbeRefused(
+                    "unknown_job",
+                    f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}",
                 )
             selected = [Target(ws, job_id, "", explicit=True)]
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
         fetch.log_transitions(rt, outcomes)
         pages = pagereads.refresh(rt, selected, outcomes, deadline, trace)
-        return job_families(rt, selected, outcomes, pages)
+        return ScrapeResult(
+            job_families(rt, selected, outcomes, pages), job_outcomes(selected, outcomes)
+        )
 
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""

@@ -6,9 +6,9 @@ down, then the metrics the probe would have served.
 
 from __future__ import annotations
 
+from ..collect import ScrapeResult
 from ..convocore.trace import ProbeTrace
-from ..exposition import metrics
-from ..exposition.writer import Family, write_text
+from ..exposition.writer import write_text
 
 EXPLAIN: dict[str, str] = {
     "unauthorized": "the API refused the workspace secret (HTTP 401): check this workspace's token",
@@ -26,31 +26,15 @@ EXPLAIN: dict[str, str] = {
 }
 
 
-def _up_and_reason(families: list[Family]) -> tuple[float | None, str | None]:
-    up: float | None = None
-    reason: str | None = None
-    for family in families:
-        if family.name not in (metrics.UP.name, metrics.ERROR_INFO.name):
-            continue
-        family.samples = list(family.samples)  # read here and again when written
-        for _, labels, value in family.samples:
-            if family.name == metrics.UP.name:
-                up = value
-            elif 'reason="' in labels:
-                reason = labels.rsplit('reason="', 1)[1].rstrip('"')
-    return up, reason
-
-
 def probe_report(
     workspace_id: str,
     job_id: str,
     trace: ProbeTrace,
-    families: list[Family],
+    result: ScrapeResult,
     *,
     seconds: float,
     budget: float,
 ) -> bytes:
-    up, reason = _up_and_reason(families)
     lines = [
         f"Probe of job {job_id} in workspace {workspace_id}",
         f"Took {seconds:.3f}s of a {budget:.3f}s deadline",
@@ -73,12 +57,13 @@ def probe_report(
             f"{outcome}{detail}"
         )
     lines.append("")
-    if up == 1:
-        lines.append("Result: up (convocore_crawler_up 1)")
-    elif up == 0:
-        why = EXPLAIN.get(reason or "", "no reason recorded")
-        lines.append(f"Result: down (convocore_crawler_up 0), reason {reason}: {why}")
-    else:
+    if not result.outcomes:
         lines.append("Result: no convocore_crawler_up sample")
+    for job in result.outcomes:
+        if job.up:
+            lines.append("Result: up (convocore_crawler_up 1)")
+        else:
+            why = EXPLAIN.get(job.reason or "", "no reason recorded")
+            lines.append(f"Result: down (convocore_crawler_up 0), reason {job.reason}: {why}")
     lines += ["", "Metrics that would have been returned:", ""]
-    return "\n".join(lines).encode() + b"\n" + write_text(families)
+    return "\n".join(lines).encode() + b"\n" + write_text(result.families)

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .. import __version__
-from ..collect import Exporter
+from ..collect import Exporter, ProbeRefused
 from ..config import is_identifier
 from ..convocore.trace import ProbeTrace
 from ..exposition.negotiation import accepts_gzip, wants_openmetrics
@@ -47,6 +47,23 @@ log = logging.getLogger("exporter.server")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 _MIN_DEADLINE = 0.1
 _STREAM_CHUNK = 256 * 1024
+
+
+def scrape_deadline(
+    default_timeout: float, offset: float, timeout_header: str | None = None
+) -> float:
+    """The ``time.monotonic()`` by which a scrape must be answered: Prometheus's
+    ``X-Prometheus-Scrape-Timeout-Seconds`` (``default_timeout`` when it is missing or not a
+    number of seconds from 0 to an hour) minus ``offset``, and never less than 0.1 s away."""
+    timeout = default_timeout
+    if timeout_header:
+        try:
+            value = float(timeout_header)
+        except ValueError:
+            value = 0.0
+        if 0 < value < 3600:
+            timeout = value
+    return time.monotonic() + max(_MIN_DEADLINE, timeout - offset)
 
 
 @dataclass
@@ -188,16 +205,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _deadline(self) -> float:
         options = self.server.options
-        timeout = options.default_timeout
-        header = self.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
-        if header:
-            try:
-                value = float(header)
-            except ValueError:
-                value = 0.0
-            if 0 < value < 3600:
-                timeout = value
-        return time.monotonic() + max(_MIN_DEADLINE, timeout - options.timeout_offset)
+        return scrape_deadline(
+            options.default_timeout,
+            options.timeout_offset,
+            self.headers.get("X-Prometheus-Scrape-Timeout-Seconds"),
+        )
 
     def _admitted(self) -> bool:
         """False (and answered) when the server refuses the request before any route: a
@@ -280,7 +292,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _metrics(self, query: dict[str, list[str]]) -> None:
         jobs = query.get("jobs", ["true"])[-1].lower() not in ("false", "0", "no")
-        self._write(self.server.exporter.collect(self._deadline(), jobs=jobs))
+        self._write(self.server.exporter.collect(self._deadline(), jobs=jobs).families)
 
     def _probe(self, query: dict[str, list[str]]) -> None:
         ids: list[str] = []
@@ -298,8 +310,8 @@ class Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         deadline = self._deadline()
         result = self.server.exporter.probe(deadline, workspace_id, job_id, trace)
-        if isinstance(result, str):
-            self._respond(404, f"Unknown probe target: {result}.\n".encode())
+        if isinstance(result, ProbeRefused):
+            self._respond(result.status, f"Unknown probe target: {result.message}.\n".encode())
         elif trace is not None:
             report = probe_report(
                 workspace_id,
@@ -311,7 +323,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             self._respond(200, report)
         else:
-            self._write(result)
+            self._write(result.families)
 
     def _sd(self) -> None:
         host = self.headers.get("Host", "")
