@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -24,11 +23,11 @@ from .config import (
 from .demo.api import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
 from .durations import DurationError, parse_duration
 from .exposition.writer import write_text
-from .reloader import Reloader, WebReload
+from .reloader import Reloader
 from .version import build_info
-from .web.config import WebConfig, WebConfigError, load_web_config
-from .web.ratelimit import TokenBucket
-from .web.server import ExporterServer, ServerOptions, WebHolder, WebSettings, scrape_deadline
+from .web.config import WebConfigError, load_web_config
+from .web.server import ExporterServer, ServerOptions, scrape_deadline
+from .web.settings import WebHolder
 
 log = logging.getLogger("exporter")
 
@@ -310,13 +309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     listen: list[tuple[str, int]] = args.listen or [_listen_address(DEFAULT_LISTEN)]
 
-    web: WebConfig | None = None
-    if args.web_config:
-        try:
-            web = load_web_config(args.web_config)
-        except WebConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+    try:
+        web = WebHolder.load(args.web_config or None)
+    except WebConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
     # The demo API is bound (an ephemeral loopback port, for the config to point at) but
     # serves nothing until every listener of the exporter is bound.
@@ -348,42 +345,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _serve(args, listen, exporter, web, demo)
 
 
-def _web_settings(
-    web: WebConfig, context: ssl.SSLContext | None, limiter: TokenBucket | None
-) -> WebSettings:
-    """The settings a web config decides; an unchanged rate limit keeps its bucket (tokens
-    and all), a changed one starts a new, full bucket."""
-    if web.rate_limit is None:
-        limiter = None
-    elif limiter is None or limiter.limit != web.rate_limit:
-        log.info(
-            "rate limit on",
-            extra={"interval_seconds": web.rate_limit.interval, "burst": web.rate_limit.burst},
-        )
-        limiter = TokenBucket(web.rate_limit)
-    return WebSettings(web.authenticate, dict(web.headers), context, web.client_allowed, limiter)
-
-
 def _serve(
     args: argparse.Namespace,
     listen: list[tuple[str, int]],
     exporter: Exporter,
-    web: WebConfig | None,
+    web: WebHolder,
     demo: DemoServer | None,
 ) -> int:
-    context = web.ssl_context() if web is not None else None
-    holder = WebHolder(_web_settings(web, context, None) if web is not None else None)
-
-    def apply_web(new: WebConfig, new_context: ssl.SSLContext | None) -> None:
-        current = holder.current
-        holder.current = _web_settings(new, new_context or current.ssl_context, current.limiter)
-
     reloader = Reloader(
         exporter,
         None if demo is not None else args.config_file,
-        web=WebReload(args.web_config, apply_web, context is not None) if web is not None else None,
+        web=web,
     )
-    nothing_to_reload = demo is not None and web is None
+    nothing_to_reload = demo is not None and web.path is None
     options = ServerOptions(
         args.default_timeout,
         args.timeout_offset,
@@ -404,7 +378,7 @@ def _serve(
 
     for address in listen:
         try:
-            servers.append(ExporterServer(address, exporter, options, holder))
+            servers.append(ExporterServer(address, exporter, options, web))
         except OSError as exc:
             print(
                 f"cannot listen on {show_address(address)}: {exc.strerror or exc}", file=sys.stderr

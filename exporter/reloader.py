@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .collect import Exporter
 from .config import MAX_CONFIG_FILE_BYTES, MAX_TOKEN_FILE_CHARS, Config, ConfigError, load_config
 from .exposition import metrics
 from .exposition.writer import gauge
-from .web.config import WebConfig, WebConfigError, load_web_config
+from .web.config import WebConfigError
+from .web.settings import WebHolder
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +45,8 @@ def _digest(path: str) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class WebReload:
-    """The ``--web.config.file`` side of a reload: where it is, how to apply a new one, and
-    whether the server speaks TLS (which cannot change without a restart)."""
-
-    path: str
-    apply: Callable[[WebConfig, ssl.SSLContext | None], None]
-    tls: bool
-
-
 class Reloader:
-    """Reloads ``path`` into ``exporter`` (and the web config, when given).
+    """Reloads ``path`` into ``exporter``, and the web config file of ``web`` into it.
 
     ``path`` None (the demo) leaves the exporter's config as it is.
     """
@@ -67,11 +56,12 @@ class Reloader:
         exporter: Exporter,
         path: str | None,
         load: Callable[[str], Config] = load_config,
-        web: WebReload | None = None,
+        web: WebHolder | None = None,
     ) -> None:
         self.exporter = exporter
         self.path = path
-        self.web = web
+        self.web = web if web is not None and web.path is not None else None
+        """The web config file's side, when there is one."""
         self._load = load
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -92,18 +82,9 @@ class Reloader:
     def _fingerprint(self, config: Config, files: list[str] | None = None) -> Fingerprint:
         if files is None:
             files = list(config.files) if self.path is not None else []
-            if self.web is not None:
+            if self.web is not None and self.web.path is not None:
                 files.append(self.web.path)
         return {f: _digest(f) for f in files}
-
-    def _load_web(self) -> tuple[WebConfig, ssl.SSLContext | None] | None:
-        if self.web is None:
-            return None
-        web = load_web_config(self.web.path)
-        context = web.ssl_context()
-        if (context is not None) != self.web.tls:
-            raise WebConfigError(f"{self.web.path}: turning TLS on or off needs a restart")
-        return web, context
 
     def reload(self, trigger: str = "request") -> str | None:
         """Re-read the files; returns None on success, else the reason (for the user).
@@ -116,7 +97,7 @@ class Reloader:
             # Taken before reading, so a change made while loading is seen by the next check.
             before = self._fingerprint(self.exporter.config, list(self._seen) or None)
             try:
-                web = self._load_web()
+                web = self.web.read() if self.web is not None else None
                 config = self._load(self.path) if self.path is not None else None
             except (ConfigError, WebConfigError) as exc:
                 self._seen = before  # not retried until something changes again
@@ -132,7 +113,7 @@ class Reloader:
             # (when only the web config changed, the exporter keeps its config and caches)
             self._succeeded()
             if web is not None and self.web is not None:
-                self.web.apply(*web)
+                self.web.apply(web)
             after = self._fingerprint(self.exporter.config)
             self._seen = {path: before.get(path, digest) for path, digest in after.items()}
         if config is not None:

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.collect import Exporter
 from exporter.config import Config, parse_config
 from exporter.web.server import ExporterServer, ServerOptions
+from exporter.web.settings import WebHolder
 
 from .fakeapi import TOKEN, FakeConvocore
 
@@ -73,11 +74,17 @@ def fake() -> Iterator[FakeConvocore]:
 def start_exporter() -> Iterator[Callable[..., Running]]:
     running: list[Running] = []
 
-    def start(config: Config | str, *, options: ServerOptions | None = None, **kw: Any) -> Running:
+    def start(
+        config: Config | str,
+        *,
+        options: ServerOptions | None = None,
+        web: WebHolder | None = None,
+        **kw: Any,
+    ) -> Running:
         if isinstance(config, str):
             config = parse_config(config, "test.yml", {"CONVOCORE_TOKEN": TOKEN})
         exporter = Exporter(config, **kw)
-        server = ExporterServer(("127.0.0.1", 0), exporter, options or ServerOptions())
+        server = ExporterServer(("127.0.0.1", 0), exporter, options or ServerOptions(), web)
         server.start(poll_interval=0.05)
         instance = Running(exporter, server)
         running.append(instance)

@@ -8,7 +8,10 @@ import signal
 import bcrypt
 import requests
 
-from .fakeapi import wait_for
+from exporter.web.settings import WebHolder
+
+from .conftest import config_yaml
+from .fakeapi import full_job, wait_for
 from .processes import free_port, spawn_exporter
 
 
@@ -70,3 +73,43 @@ def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0
     assert "password" not in out + err
+
+
+def test_every_listener_reads_the_web_settings_in_force_for_each_request(
+    fake, start_exporter, tmp_path
+):
+    """Applied in place: no listener is restarted, none keeps a copy of the old settings."""
+    fake.set_jobs("ws-1", {"j1": full_job("j1", "ws-1")})
+    config = config_yaml(
+        fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n"
+    )
+    web = tmp_path / "web.yml"
+    web.write_text("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")
+    holder = WebHolder.load(str(web))
+    first = start_exporter(config, web=holder)
+    second = start_exporter(config, web=holder)
+    for running in (first, second):
+        answer = running.get("/-/healthy")
+        assert (answer.status_code, answer.headers["X-Frame-Options"]) == (200, "deny")
+
+    users(tmp_path, "a-password")  # replaces the headers with a user
+    new = holder.read()
+    assert new is not None
+    holder.apply(new)
+    for running in (first, second):
+        answer = running.get("/metrics")
+        assert answer.status_code == 401
+        assert "X-Frame-Options" not in answer.headers
+        assert running.get("/metrics", auth=("alice", "a-password")).status_code == 200
+
+    web.write_text("rate_limit:\n  interval: 1h\n  burst: 2\n")
+    holder.apply(holder.read())  # type: ignore[arg-type]
+    # One bucket for every listener: two requests in all, wherever they go.
+    assert [first.get("/-/healthy").status_code, second.get("/-/healthy").status_code] == [
+        200,
+        200,
+    ]
+    assert [first.get("/-/healthy").status_code, second.get("/-/healthy").status_code] == [
+        429,
+        429,
+    ]

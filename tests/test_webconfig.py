@@ -32,6 +32,7 @@ from exporter.web.auth import WWW_AUTHENTICATE
 from exporter.web.config import WebConfig, WebConfigError, load_web_config
 from exporter.web.httpserver import TLSThreadingHTTPServer
 from exporter.web.ratelimit import RateLimit, TokenBucket
+from exporter.web.settings import WebHolder
 from exporter.web.tls import client_sans
 
 from .tools import require_tool
@@ -170,7 +171,7 @@ def serving(config: WebConfig, handshake_timeout: float = 30.0) -> Iterator[Serv
     server = ServerForTests(
         ("127.0.0.1", 0),
         Handler,
-        ssl_context=config.ssl_context(),
+        web=WebHolder(config),
         handshake_timeout=handshake_timeout,
     )
     server.web_config = config
@@ -905,3 +906,54 @@ def test_client_sans_are_spelled_as_go_spells_them() -> None:
         "spiffe://example.org/prometheus",
     ]
     assert client_sans(None) == []
+
+
+# --- the settings in force, and how a reload replaces them ---------------------------------
+
+
+def test_a_reload_keeps_an_unchanged_rate_limit_bucket_and_starts_a_changed_one_full(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 2\n")
+    holder = WebHolder.load(path)
+    bucket = holder.current.limiter
+    assert bucket is not None and [bucket.allow(), bucket.allow()] == [True, True]
+
+    config = holder.read()
+    assert config is not None
+    holder.apply(config)  # the same limit: the same, empty bucket
+    assert holder.current.limiter is bucket
+    assert bucket.allow() is False
+
+    write_config(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 3\n")
+    holder.apply(holder.read())  # type: ignore[arg-type]
+    changed = holder.current.limiter
+    assert changed is not None and changed is not bucket
+    assert [changed.allow() for _ in range(4)] == [True, True, True, False]
+
+    write_config(tmp_path, f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
+    holder.apply(holder.read())  # type: ignore[arg-type]
+    assert holder.current.limiter is None
+    check = holder.current.authenticate
+    assert check is not None
+    assert check(basic(b"prometheus", PROMETHEUS_PASSWORD.encode())) is True
+    assert check(None) is False
+
+
+def test_a_reload_may_not_turn_tls_on_or_off(pki: PKI, tmp_path: Path) -> None:
+    plain = WebHolder.load(write_config(tmp_path, "basic_auth_users: {}\n"))
+    assert plain.tls is False
+    write_config(tmp_path, tls_config(pki))
+    with pytest.raises(WebConfigError) as err:
+        plain.read()
+    assert str(err.value) == f"{tmp_path / 'web.yml'}: turning TLS on or off needs a restart"
+    assert plain.current.ssl_context is None
+
+    secure = WebHolder.load(write_config(tmp_path, tls_config(pki), "tls.yml"))
+    assert secure.tls is True
+    write_config(tmp_path, "basic_auth_users: {}\n", "tls.yml")
+    with pytest.raises(WebConfigError) as err:
+        secure.read()
+    assert str(err.value) == f"{tmp_path / 'tls.yml'}: turning TLS on or off needs a restart"
+
+    assert WebHolder.load(None).read() is None  # no file, nothing to re-read

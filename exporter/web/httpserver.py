@@ -13,7 +13,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .ratelimit import TokenBucket
+from .settings import WebHolder
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,9 @@ class TLSThreadingHTTPServer(ThreadingHTTPServer):
 
     The accepting thread never waits on a client: a client that connects and never completes
     its handshake occupies only its own thread, and only for ``handshake_timeout`` seconds in
-    all. With ``ssl_context`` None the server speaks plain HTTP. Both attributes are read for
-    every new connection, so a reload may replace them.
+    all. The TLS context, the client certificate check and the rate limit are read from the
+    ``web`` holder for every new connection or request, so a reload may replace them; with no
+    TLS context the server speaks plain HTTP.
     """
 
     def __init__(
@@ -34,38 +35,31 @@ class TLSThreadingHTTPServer(ThreadingHTTPServer):
         server_address: tuple[str, int] | tuple[str, int, int, int],
         request_handler_class: Callable[[Any, Any, Any], BaseHTTPRequestHandler],
         *,
-        ssl_context: ssl.SSLContext | None = None,
+        web: WebHolder | None = None,
         handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT,
         bind_and_activate: bool = True,
-        client_allowed: Callable[[Any], bool] | None = None,
-        limiter: TokenBucket | None = None,
     ) -> None:
         if handshake_timeout <= 0:
             raise ValueError("handshake_timeout must be positive")
-        self.ssl_context = ssl_context
+        self.web = web or WebHolder()
         self.handshake_timeout = handshake_timeout
-        self.client_allowed = client_allowed
-        """Whether a connection's client certificate may come in (``client_allowed_sans``)."""
-        self.limiter = limiter
-        """The ``rate_limit`` bucket every request takes a token from."""
         super().__init__(server_address, request_handler_class, bind_and_activate)
 
     def refusal(self, connection: Any) -> tuple[int, bytes] | None:
         """The answer to a request this server refuses before any route, or None.
 
         In the exporter-toolkit's order: a client certificate without an allowed name (403),
-        then the rate limit (429). A reload may replace both attributes at any time.
+        then the rate limit (429).
         """
-        client_allowed = self.client_allowed
-        if client_allowed is not None and not client_allowed(connection):
+        settings = self.web.current
+        if settings.client_allowed is not None and not settings.client_allowed(connection):
             return 403, b"Forbidden\n"
-        limiter = self.limiter
-        if limiter is not None and not limiter.allow():
+        if settings.limiter is not None and not settings.limiter.allow():
             return 429, b"Too Many Requests\n"
         return None
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
-        context = self.ssl_context
+        context = self.web.current.ssl_context
         if context is None:
             super().process_request_thread(request, client_address)
             return

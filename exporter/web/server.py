@@ -13,12 +13,11 @@ import json
 import logging
 import re
 import socket
-import ssl
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -38,7 +37,7 @@ from .auth import WWW_AUTHENTICATE
 from .debug import probe_report
 from .httpserver import TLSThreadingHTTPServer
 from .landing import landing_page
-from .ratelimit import TokenBucket
+from .settings import WebHolder
 from .stoppable import PromptShutdownMixin
 
 # Named as before the package was regrouped, so that log filters keep working.
@@ -77,27 +76,6 @@ class ServerOptions:
     """Whether ``POST /-/reload`` is allowed (``--web.enable-lifecycle``)."""
     telemetry_path: str = "/metrics"
     demo: bool = False
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """What the web config decides for every request: who may in (basic auth, client
-    certificate names, the rate limit), which extra headers go out, and the TLS context for
-    new connections."""
-
-    authenticate: Callable[[str | None], bool] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    ssl_context: ssl.SSLContext | None = None
-    client_allowed: Callable[[Any], bool] | None = None
-    limiter: TokenBucket | None = None
-
-
-class WebHolder:
-    """The current :class:`WebSettings`, shared by every listener. A reload replaces
-    ``current`` whole, so a request sees either the old settings or the new ones."""
-
-    def __init__(self, settings: WebSettings | None = None) -> None:
-        self.current = settings or WebSettings()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -364,42 +342,16 @@ class ExporterServer(PromptShutdownMixin, TLSThreadingHTTPServer):
     ) -> None:
         self.exporter = exporter
         self.options = options or ServerOptions()
-        self.web = web or WebHolder()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler, ssl_context=self.web.current.ssl_context)
-
-    @property
-    def ssl_context(self) -> ssl.SSLContext | None:
-        """Read for every new connection, from the shared holder (a reload may swap it)."""
-        return self.web.current.ssl_context
-
-    @ssl_context.setter
-    def ssl_context(self, _value: ssl.SSLContext | None) -> None:
-        pass  # the holder decides; the base class assigns its constructor argument here
-
-    @property
-    def client_allowed(self) -> Callable[[Any], bool] | None:
-        return self.web.current.client_allowed
-
-    @client_allowed.setter
-    def client_allowed(self, _value: Callable[[Any], bool] | None) -> None:
-        pass  # as ssl_context: read from the holder
-
-    @property
-    def limiter(self) -> TokenBucket | None:
-        return self.web.current.limiter
-
-    @limiter.setter
-    def limiter(self, _value: TokenBucket | None) -> None:
-        pass  # as ssl_context: read from the holder
+        super().__init__(address, Handler, web=web)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         text = host.decode() if isinstance(host, bytes) else str(host)
         shown = f"[{text}]" if ":" in text else text
-        scheme = "http" if self.ssl_context is None else "https"
+        scheme = "https" if self.web.tls else "http"
         return f"{scheme}://{shown}:{port}"
 
     def start(self, poll_interval: float | None = None) -> threading.Thread:
