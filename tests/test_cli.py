@@ -98,8 +98,13 @@ def test_the_example_config_passes_config_check_once_the_token_is_set():
         check=False,
     )
     assert result.returncode == 1
+    # The place of the first workspace's token in the example, as the error names it.
+    lines = (ROOT / "config.example.yaml").read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if "token: " in text)
+    column = lines[line - 1].index("token: ") + len("token: ") + 1
     assert result.stderr == (
-        f"{example}: workspaces[0].token: environment variable CONVOCORE_TOKEN is not set\n"
+        f"{example}:{line}:{column}: workspaces[0].token: environment variable CONVOCORE_TOKEN "
+        "is not set\n"
     )
 
 
@@ -138,7 +143,7 @@ def test_config_check(tmp_path):
     result = run("--config.check", "--config.file", str(bad), env={"CONVOCORE_TOKEN": TOKEN})
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.strip().endswith(f"{bad}: workspaces[0].jobs[1]: duplicate job id 'j'")
+    assert result.stderr == f"{bad}:4:15: workspaces[0].jobs[1]: duplicate job id 'j'\n"
     assert TOKEN not in result.stderr
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 
 import pytest
@@ -157,7 +158,8 @@ def _check_config(text: str, source: str) -> None:
         config = parse_config(text, source, {"CONVOCORE_TOKEN": "tok"})
     except ConfigError as exc:
         message = str(exc)
-        assert message.startswith(source + ": "), message
+        # The file, and the line and column when the error is at a place in it.
+        assert re.match(re.escape(source) + r"(:\d+:\d+)?: \S", message), message
         assert len(message) > len(source) + 10
         assert "\n" not in message
     else:

@@ -28,13 +28,13 @@ from typing import Any
 import yaml
 
 from ..durations import parse_duration
+from ..yamlnodes import NodeReader, kind, show
 from .auth import STANDARD_BCRYPT, BasicAuth, go_bcrypt_problem
 from .errors import WebConfigError
 from .gonames import ALLOWED_HEADERS
 from .ratelimit import RateLimit
 from .tls import CertificateReloader, TLSSettings, client_sans
 from .tlssection import read_tls_section
-from .yamlnodes import NodeReader, kind, show
 
 __all__ = ["WebConfig", "WebConfigError", "load_web_config"]
 
@@ -132,6 +132,8 @@ class WebConfig:
 
 
 class _Parser(NodeReader):
+    error_type = WebConfigError
+
     def parse(self, text: str) -> WebConfig:
         root = self.compose(text)
         top = self.fields(root, "", _TOP_KEYS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..yamlnodes import YamlFileError
 
-class WebConfigError(Exception):
+
+class WebConfigError(YamlFileError):
     """A web config file that cannot be used; ``str()`` is the message for the user."""

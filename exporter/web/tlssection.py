@@ -6,6 +6,7 @@ import logging
 
 import yaml
 
+from ..yamlnodes import NodeReader
 from .gonames import (
     CERTIFICATE_REQUIRED,
     CIPHER_SUITES,
@@ -16,7 +17,6 @@ from .gonames import (
     UNVERIFIABLE_CLIENT_AUTH,
 )
 from .tls import TLSSettings
-from .yamlnodes import NodeReader
 
 log = logging.getLogger(__name__)
 
