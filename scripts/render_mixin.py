@@ -107,6 +107,12 @@ def defaults() -> dict[str, Any]:
     return result
 
 
+def evaluate(settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The mixin's alerts, rules and dashboards (by file name), as jsonnet evaluates them."""
+    result: dict[str, Any] = _evaluate(_SNIPPET, settings or {})
+    return result
+
+
 def _ordered(value: Any) -> Any:
     if isinstance(value, dict):
         keys = sorted(value, key=lambda k: (_KEY_ORDER.index(k) if k in _KEY_ORDER else 99, k))
@@ -152,7 +158,7 @@ def _settings_line(settings: dict[str, Any]) -> str:
 def render(settings: dict[str, Any] | None = None) -> dict[str, str]:
     """File name -> text of every rendered file, with the given settings over the defaults."""
     settings = settings or {}
-    rendered = _evaluate(_SNIPPET, settings)
+    rendered = evaluate(settings)
     head = _settings_line(settings)
     files = {
         "alerts.yml": HEADERS["alerts.yml"] + GENERATED + head + _yaml(rendered["alerts"]),

@@ -103,8 +103,8 @@ local jobName =
                 The queued and processing crawler jobs of workspace {{ $labels.workspace_id }} are
                 estimated to cost {{ $value | humanize }} credits (1,000 credits = 1 USD), more than
                 the workspace's budget{{ with printf "workspace_id:convocore_crawler_credit_budget:max{workspace_id=%q}" $labels.workspace_id | query }} of {{ . | first | value | humanize }} credits{{ end }}.
-                The budget is set in the convocore-crawler-settings rule group, rendered from the
-                creditBudget and workspaceCreditBudgets settings of the monitoring mixin.
+                Budgets are settings of the monitoring mixin (creditBudget, workspaceCreditBudgets),
+                rendered into the convocore-crawler-settings rule group.
               |||),
             },
           },

@@ -5,7 +5,7 @@ local unitOrder = ['w', 'd', 'h', 'm', 's'];
 local digits = std.set(std.stringChars('0123456789'));
 
 local fail(key, expected, value) =
-  error 'convocore-crawler mixin: _config.%s: expected %s, got %s' % [key, expected, std.manifestJson(value)];
+  error 'convocore-crawler mixin: _config.%s: expected %s, got %s' % [key, expected, std.manifestJsonMinified(value)];
 
 // Seconds in a Prometheus duration of whole units in decreasing order (90s, 15m, 1h30m, 1d).
 local parseDuration(key, value) =
