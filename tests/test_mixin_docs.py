@@ -122,21 +122,36 @@ def jb_vendor(tmp_path: Path) -> Path:
 
 
 def test_the_jsonnet_bundler_example_renders_the_mixin_with_its_settings(tmp_path: Path) -> None:
+    """The settings file and the three jsonnet commands of the docs, evaluated as the jsonnet
+    command line would (-J vendor; -S: the string as is; -m: one JSON file per field)."""
     import _jsonnet
 
-    (example,) = code_blocks(section("With jsonnet-bundler"), "jsonnet")
-    assert f"import '{REPOSITORY}/mixin/mixin.libsonnet'" in example
-    files = json.loads(
-        _jsonnet.evaluate_snippet(
-            str(tmp_path / "crawler.jsonnet"), example, jpathdir=[str(jb_vendor(tmp_path))]
+    text = section("With jsonnet-bundler")
+    (settings,) = code_blocks(text, "jsonnet")
+    assert f"(import '{REPOSITORY}/mixin/mixin.libsonnet')" in settings
+    (tmp_path / "crawler.libsonnet").write_text(settings)
+    vendor = jb_vendor(tmp_path)
+    (commands,) = [b for b in code_blocks(text, "sh") if "jsonnet -J vendor" in b]
+    files: dict[str, Any] = {}
+    for line in commands.splitlines():
+        args = shlex.split(line)
+        assert args[:3] == ["jsonnet", "-J", "vendor"], line
+        expression = args[args.index("-e") + 1]
+        value = json.loads(
+            _jsonnet.evaluate_snippet(str(tmp_path / "-e"), expression, jpathdir=[str(vendor)])
         )
-    )
-    assert sorted(files) == ["alerts.yml", "convocore-crawler.json", "rules.yml"]
+        if "-S" in args:
+            assert args[-2] == ">", line
+            files[args[-1]] = yaml.safe_load(value)
+        else:
+            directory = args[args.index("-m") + 1]
+            files.update({f"{directory}/{name}": content for name, content in value.items()})
+    assert sorted(files) == ["alerts.yml", "dashboards/convocore-crawler.json", "rules.yml"]
     expected = renderer().evaluate({"exporterSelector": 'job="crawler"', "creditBudget": 20000})
-    assert yaml.safe_load(files["alerts.yml"]) == expected["alerts"]
-    assert yaml.safe_load(files["rules.yml"]) == expected["rules"]
+    assert files["alerts.yml"] == expected["alerts"]
+    assert files["rules.yml"] == expected["rules"]
     assert (
-        json.loads(files["convocore-crawler.json"])
+        files["dashboards/convocore-crawler.json"]
         == (expected["dashboards"]["convocore-crawler.json"])
     )
 
