@@ -51,7 +51,7 @@ def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def rules(path: Path = RULES) -> list[dict[str, Any]]:
+def rules(path: Path) -> list[dict[str, Any]]:
     return [rule for group in load_yaml(path)["groups"] for rule in group["rules"]]
 
 
