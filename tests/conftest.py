@@ -71,6 +71,14 @@ def fake() -> Iterator[FakeConvocore]:
 
 
 @pytest.fixture
+def other() -> Iterator[FakeConvocore]:
+    """A second loopback server standing for a host other than the API's."""
+    server = FakeConvocore(jobs={})
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def start_exporter() -> Iterator[Callable[..., Running]]:
     running: list[Running] = []
 

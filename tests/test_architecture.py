@@ -3,6 +3,7 @@ run with the real ``lint-imports``; and each contract can break."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -71,3 +72,54 @@ def test_each_contract_breaks_on_a_bad_import(tmp_path, module, line, broken):
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"{broken} BROKEN" in result.stdout
     assert "Contracts: 2 kept, 1 broken." in result.stdout
+
+
+def private_uses(source: str) -> list[str]:
+    """Where a test module reaches past public names: an underscored attribute of anything
+    but itself (``self``, ``cls``) or ``sys``, an underscored name imported, an underscored
+    attribute patched by name, or a helper imported from another test module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            base = node.value.id if isinstance(node.value, ast.Name) else None
+            if base not in ("self", "cls", "sys"):
+                found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom):
+            if (node.module or "").startswith("test_"):
+                found.append(f"line {node.lineno}: from .{node.module} import")
+            found += [
+                f"line {node.lineno}: import {a.name}" for a in node.names if _private(a.name)
+            ]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setattr":
+            for arg in node.args[1:2]:
+                if isinstance(arg, ast.Constant) and _private(str(arg.value).rsplit(".", 1)[-1]):
+                    found.append(f"line {node.lineno}: setattr {arg.value}")
+    return sorted(found, key=lambda text: int(text.split(":")[0].removeprefix("line ")))
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+def test_the_tests_use_public_names_only():
+    found = {
+        path.name: uses
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        if (uses := private_uses(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
+def test_a_private_use_is_found():
+    assert private_uses(
+        "from .test_cli import run\n"
+        "from exporter.config import _Reader\n"
+        "x = exporter._runtime.states\n"
+        "monkeypatch.setattr(transport, '_QUICK_RETRY_DELAY', 0)\n"
+        "self._ok = sys._current_frames()\n"
+    ) == [
+        "line 1: from .test_cli import",
+        "line 2: import _Reader",
+        "line 3: ._runtime",
+        "line 4: setattr _QUICK_RETRY_DELAY",
+    ]

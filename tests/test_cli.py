@@ -20,23 +20,12 @@ from exporter.demo.api import DEMO_TOKEN
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import TOKEN, Fault, full_job, wait_for
 from .processes import free_port, spawn_exporter
+from .processes import run_exporter as run
 
 P = "convocore_crawler_"
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-        cwd=cwd,
-    )
 
 
 def wait_ready(base: str) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from .mixin import PROMETHEUS_SD_CONFIG, load_yaml
-from .test_e2e_prometheus import Stack, running_stack
+from .processes import Stack, running_stack
 
 pytestmark = pytest.mark.prometheus
 

@@ -145,14 +145,6 @@ CASES: dict[str, Case] = {
 }
 
 
-@pytest.fixture
-def other():
-    """A second loopback server standing for a host other than the API's."""
-    server = FakeConvocore(jobs={})
-    yield server
-    server.close()
-
-
 def _setup(fake: FakeConvocore, other: FakeConvocore, case: Case, mixed: bool) -> str:
     fake.set_jobs(WS_BAD, {BAD: full_job(BAD, WS_BAD)})
     fake.set_jobs(WS_OK, {})
@@ -239,7 +231,7 @@ def test_a_fault_marks_its_job_down_and_the_exporter_answers(
     if case.slow:
         # The worker held by the fault is free again soon after the deadline.
         assert wait_for(lambda: not _busy_upstream_threads(), timeout=10)
-        assert exporter.exporter._runtime.inflight == {}
+        assert exporter.exporter.memory().fetches_in_flight == 0
 
 
 def _busy_upstream_threads() -> list[str]:

@@ -296,11 +296,13 @@ def test_a_reload_keeps_page_totals_unless_the_page_cap_changed(fake, start_expo
     running.scrape()
     assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3"]
     running.exporter.set_config(parse_config(text, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    assert running.exporter.memory().page_totals == {(WS, "job-abc")}  # kept
     assert page_values(running.scrape()) == expected(250)
     assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3"]
     # Another cap counts the pages another way: read again.
     capped = page_config(fake, "    page_stats: true\n    page_stats_max_pages: 100\n")
     running.exporter.set_config(parse_config(capped, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    assert running.exporter.memory().page_totals == frozenset()  # dropped
     series = running.scrape()
     assert fake.pages_requests(WS, "job-abc") == ["1", "2", "3", "1"]
     assert value(series, P + "job_pages_listed", **JOB) == 100

@@ -126,10 +126,10 @@ def test_an_unchanged_file_is_not_reloaded(tmp_path, fake, start_exporter, captu
     path = setup_files(tmp_path, fake)
     running = start_exporter(load_config(str(path)))
     reloader = Reloader(running.exporter, str(path))
-    runtime = running.exporter._runtime
+    config = running.exporter.config
     os.utime(path)  # touched, same content
     reloader.check()
-    assert running.exporter._runtime is runtime
+    assert running.exporter.config is config
     assert not [line for line in captured_logs if "config reloaded" in line]
 
 

@@ -343,11 +343,12 @@ def test_jobs_that_leave_the_listing_leave_memory_and_output(fake, start_exporte
     fake.set_jobs(WS, many_jobs(5))
     running = start_exporter(discover_config(fake))
     running.scrape()
-    assert len(running.exporter._runtime.states) == 5
+    memory = running.exporter.memory()
+    assert (len(memory.jobs), memory.listings, memory.fetches_in_flight) == (5, {WS}, 0)
     fake.set_jobs(WS, {k: v for k, v in many_jobs(5).items() if k != "job-0003"})
     series = running.scrape()
     assert value(series, P + "up", workspace_id=WS, job_id="job-0003") is None
-    assert sorted(k[1] for k in running.exporter._runtime.states) == [
+    assert sorted(k[1] for k in running.exporter.memory().jobs) == [
         "job-0000",
         "job-0001",
         "job-0002",
@@ -388,10 +389,10 @@ def test_sd_prunes_jobs_gone_from_the_listing(fake, start_exporter):
     running = start_exporter(discover_config(fake))
     for job_id in ("job-0000", "job-0001", "job-0002"):
         running.scrape(f"/probe?workspace_id={WS}&job_id={job_id}")
-    assert len(running.exporter._runtime.states) == 3
+    assert len(running.exporter.memory().jobs) == 3
     fake.set_jobs(WS, {k: v for k, v in many_jobs(3).items() if k != "job-0001"})
     assert [g["labels"]["__param_job_id"] for g in running.get("/sd").json()] == [
         "job-0000",
         "job-0002",
     ]
-    assert sorted(k[1] for k in running.exporter._runtime.states) == ["job-0000", "job-0002"]
+    assert sorted(k[1] for k in running.exporter.memory().jobs) == ["job-0000", "job-0002"]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 
 from exporter.config import ConfigError, load_config, parse_config
 
 from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import TOKEN, FakeConvocore, Fault, envelope, full_job
+from .fakeapi import TOKEN, Fault, envelope, full_job
+from .processes import run_exporter
 
 P = "convocore_crawler_"
 WS = "ws-123"
@@ -22,13 +19,6 @@ def config_text(base_url: str, token_line: str = "token: ${CONVOCORE_TOKEN}") ->
     return config_yaml(
         base_url, f"  - id: {WS}\n    {token_line}\n    jobs: [job-a, job-b, job-c]\n"
     )
-
-
-@pytest.fixture
-def other():
-    server = FakeConvocore(jobs={})
-    yield server
-    server.close()
 
 
 def test_config_objects_never_show_the_token(tmp_path):
@@ -138,32 +128,21 @@ def test_a_redirect_to_another_host_never_carries_the_token(fake, other, start_e
     assert [h["authorization"] for h in moved] == [f"Bearer {TOKEN}"]
 
 
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-        check=False,
-    )
-
-
 def test_check_and_once_output_never_show_the_token(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
     fake.fail(fake.job_path(WS, "job-b"), Fault(401, {"message": f"bad token {TOKEN}"}))
     path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url))
     env = {"CONVOCORE_TOKEN": TOKEN}
-    check = _run("--config.check", "--config.file", str(path), env=env)
+    check = run_exporter("--config.check", "--config.file", str(path), env=env)
     assert check.returncode == 0 and check.stdout == "OK\n"
-    once = _run("--once", "--config.file", str(path), "--log.level", "debug", env=env)
+    once = run_exporter("--once", "--config.file", str(path), "--log.level", "debug", env=env)
     assert once.returncode == 1  # job-b is down (401)
     assert value(parse_exposition(once.stdout), P + "up", workspace_id=WS, job_id="job-a") == 1
     for output in (check.stdout, check.stderr, once.stdout, once.stderr):
         assert TOKEN not in output
     path.write_text(config_text(fake.base_url, "token: [" + TOKEN + "]"))
-    refused = _run("--config.check", "--config.file", str(path), env=env)
+    refused = run_exporter("--config.check", "--config.file", str(path), env=env)
     assert refused.returncode == 1
     assert refused.stderr == (
         f"{path}:7:12: workspaces[0].token: expected a non-empty string such as "
@@ -177,16 +156,16 @@ def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fa
     path = tmp_path / "config.yaml"
     path.write_text(config_text(fake.base_url, f"token: {TOKEN}"))
     path.chmod(0o644)
-    check = _run("--config.check", "--config.file", str(path), env={})
+    check = run_exporter("--config.check", "--config.file", str(path), env={})
     assert check.returncode == 0 and check.stdout == "OK\n"  # a warning, not an error
     assert check.stderr == (
         f"warning: {path}:7:12: workspaces[0].token: a plaintext token in a world-readable file; "
         "use ${VAR} or token_file\n"
     )
-    once = _run("--once", "--config.file", str(path), env={})
+    once = run_exporter("--once", "--config.file", str(path), env={})
     assert once.returncode == 1  # job-b and job-c do not exist
     warned = [line for line in once.stderr.splitlines() if "plaintext token" in line]
     assert len(warned) == 1 and "level=warning" in warned[0]
     assert TOKEN not in once.stdout + once.stderr
     path.chmod(0o600)  # readable by its owner only: no warning
-    assert _run("--config.check", "--config.file", str(path), env={}).stderr == ""
+    assert run_exporter("--config.check", "--config.file", str(path), env={}).stderr == ""

@@ -471,7 +471,7 @@ def test_successful_checks_are_cached(users_config: WebConfig, bcrypt_calls: lis
     assert len(bcrypt_calls) == 4
 
     # The cache is keyed by a digest, never by the credentials themselves.
-    keys = list(users_config._auth._cache)
+    keys = users_config.cached_credentials()
     assert len(keys) == 1
     assert len(keys[0]) == 32
     assert b"alice-pw" not in keys[0]
@@ -523,7 +523,7 @@ def test_cache_is_bounded(
     monkeypatch.setattr(auth.bcrypt, "checkpw", lambda password, hashed: True)
     for i in range(auth.CACHE_SIZE + 50):
         assert config.authenticate(basic(b"prometheus", str(i).encode())) is True
-    assert len(config._auth._cache) == auth.CACHE_SIZE
+    assert len(config.cached_credentials()) == auth.CACHE_SIZE
 
 
 def test_concurrent_authentication(users_config: WebConfig) -> None:

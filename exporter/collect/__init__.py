@@ -2,7 +2,7 @@
 deadline (:mod:`.fetch`), and turning what was fetched into metric families
 (:mod:`.families`); :class:`Exporter` ties them to the config in force."""
 
-from .exporter import Exporter, TargetView
+from .exporter import Exporter, MemoryView, TargetView
 from .families import default_process_collectors
 from .results import JobOutcome, ProbeRefused, ScrapeResult
 from .state import Key, Target
@@ -12,6 +12,7 @@ __all__ = [
     "Exporter",
     "JobOutcome",
     "Key",
+    "MemoryView",
     "ProbeRefused",
     "ScrapeResult",
     "Target",

@@ -14,7 +14,7 @@ from . import fetch, pagereads, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .results import ProbeRefused, ScrapeResult, job_outcomes
-from .state import Runtime, Target
+from .state import Key, Runtime, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,21 @@ class TargetView:
     up: bool
     reason: str | None
     last_success: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryView:
+    """What the exporter holds between scrapes for the config in force, read at one moment:
+    which jobs and workspaces it remembers, and how many upstream fetches are under way."""
+
+    jobs: frozenset[Key]
+    """The jobs whose last outcome and data are kept (``(workspace_id, job_id)``)."""
+    listings: frozenset[str]
+    """The workspaces whose discovery listing is kept."""
+    page_totals: frozenset[Key]
+    """The jobs whose page statistics are kept."""
+    fetches_in_flight: int
+    """Upstream fetches started and not yet settled."""
 
 
 class Exporter:
@@ -163,3 +178,14 @@ class Exporter:
                 )
             )
         return views
+
+    def memory(self) -> MemoryView:
+        """What is remembered now, from memory (no upstream calls)."""
+        rt = self._runtime
+        with rt.lock:
+            return MemoryView(
+                frozenset(rt.states),
+                frozenset(rt.listings),
+                frozenset(rt.pages),
+                len(rt.inflight),
+            )

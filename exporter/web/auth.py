@@ -49,6 +49,12 @@ class BasicAuth:
     def __len__(self) -> int:
         return len(self._users)
 
+    def cached(self) -> tuple[bytes, ...]:
+        """What the cache of good credentials holds, oldest first: keyed digests (HMAC-SHA256
+        with a key made at start), never a user name or a password."""
+        with self._cache_lock:
+            return tuple(self._cache)
+
     def authenticate(self, authorization_header: str | None) -> bool:
         """Whether a request with this ``Authorization`` header may be served.
 

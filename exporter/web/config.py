@@ -116,6 +116,11 @@ class WebConfig:
         """
         return self._auth.authenticate(authorization_header)
 
+    def cached_credentials(self) -> tuple[bytes, ...]:
+        """The keyed digests of the credentials that passed and are cached (see
+        :meth:`BasicAuth.cached`); never the credentials themselves."""
+        return self._auth.cached()
+
     def client_allowed(self, connection: Any) -> bool:
         """Whether the client certificate of this connection carries one of
         ``client_allowed_sans``; True when that list is not set."""
