@@ -139,7 +139,7 @@ def is_identifier(value: str) -> bool:
     return bool(_IDENTIFIER.fullmatch(value)) and value not in (".", "..")
 
 
-class _Reader(NodeReader):
+class _ConfigReader(NodeReader):
     """The config file's nodes read into typed values: each scalar as PyYAML's safe loader
     constructs it, then checked for its Python type; every error names the file, the line and
     the column of the node, and the key."""
@@ -265,7 +265,9 @@ def _given(fields: dict[str, yaml.Node], name: str) -> yaml.Node | None:
     return None if node is None or is_null(node) else node
 
 
-def _expand_env(reader: _Reader, node: yaml.Node, value: str, key: str, env: dict[str, str]) -> str:
+def _expand_env(
+    reader: _ConfigReader, node: yaml.Node, value: str, key: str, env: dict[str, str]
+) -> str:
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
         if not _ENV_NAME.fullmatch(name):
@@ -286,7 +288,9 @@ def _resolve(path: str, base_dir: str) -> str:
     return path if os.path.isabs(path) else os.path.join(base_dir, path)
 
 
-def _read_token_file(reader: _Reader, node: yaml.Node, path: str, key: str, base_dir: str) -> str:
+def _read_token_file(
+    reader: _ConfigReader, node: yaml.Node, path: str, key: str, base_dir: str
+) -> str:
     full = _resolve(path, base_dir)
     try:
         with open(full, encoding="utf-8") as handle:
@@ -307,7 +311,7 @@ def _read_token_file(reader: _Reader, node: yaml.Node, path: str, key: str, base
     return token
 
 
-def _parse_api(reader: _Reader, node: yaml.Node) -> ApiConfig:
+def _parse_api(reader: _ConfigReader, node: yaml.Node) -> ApiConfig:
     data = reader.table(node, "api", API_KEYS)
     region_node = data.get("region")
     region = reader.read(region_node, "api.region", "eu")
@@ -360,7 +364,7 @@ def _parse_api(reader: _Reader, node: yaml.Node) -> ApiConfig:
     )
 
 
-def _parse_jobs(reader: _Reader, node: yaml.Node, key: str) -> tuple[JobRef, ...]:
+def _parse_jobs(reader: _ConfigReader, node: yaml.Node, key: str) -> tuple[JobRef, ...]:
     if not isinstance(node, yaml.SequenceNode):
         raise reader.fail(node, key, "a list of job ids", reader.value(node, key), show=True)
     jobs: list[JobRef] = []
@@ -395,7 +399,7 @@ def _parse_jobs(reader: _Reader, node: yaml.Node, key: str) -> tuple[JobRef, ...
 
 
 def _parse_token(
-    reader: _Reader,
+    reader: _ConfigReader,
     data: dict[str, yaml.Node],
     node: yaml.Node,
     key: str,
@@ -441,7 +445,7 @@ def _parse_token(
 
 
 def _parse_workspace(
-    reader: _Reader,
+    reader: _ConfigReader,
     node: yaml.Node,
     key: str,
     *,
@@ -509,7 +513,7 @@ def parse_config(
     text: str, source: str, env: dict[str, str] | None = None, *, world_readable: bool = False
 ) -> Config:
     """Validate a configuration document; ``source`` names it in error messages."""
-    reader = _Reader(source)
+    reader = _ConfigReader(source)
     environment = dict(os.environ) if env is None else env
     root = reader.compose(text)
     if root is None or is_null(root):
