@@ -57,10 +57,15 @@ def names(series: Series, prefix: str = "convocore_crawler_job_") -> set[str]:
 
 
 def config_yaml(base_url: str, workspaces: str, api: str = "") -> str:
-    return (
-        f"api:\n  base_url: {base_url}\n  timeout_seconds: 2\n  min_refresh_interval: 0s\n"
-        f"{api}workspaces:\n{workspaces}"
-    )
+    """A config for the fake API: a 2 s timeout and no minimum refresh interval, unless
+    ``api`` (lines such as ``"  timeout_seconds: 0.3\\n"``) sets them otherwise (a key may be
+    set once only)."""
+    settings = {"base_url": base_url, "timeout_seconds": "2", "min_refresh_interval": "0s"}
+    for line in api.splitlines():
+        key, _, value = line.strip().partition(":")
+        settings[key] = value.strip()
+    lines = "".join(f"  {key}: {value}\n" for key, value in settings.items())
+    return f"api:\n{lines}workspaces:\n{workspaces}"
 
 
 @pytest.fixture
