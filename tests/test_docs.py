@@ -38,7 +38,7 @@ def test_every_config_key_is_documented():
     table = {m for m in re.findall(r"^\| `([a-z_.\[\]]+)` \|", README, re.MULTILINE)}
     expected = {f"api.{k}" for k in API_KEYS} | {f"workspaces[].{k}" for k in WORKSPACE_KEYS}
     assert expected <= table
-    example = (ROOT / "config.example.yaml").read_text()
+    example = (ROOT / "exporter" / "config.example.yaml").read_text()
     for key in API_KEYS | WORKSPACE_KEYS:
         assert f"{key}:" in example, key
 
