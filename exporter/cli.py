@@ -58,13 +58,15 @@ EXIT_STATUSES = (
         EXIT_OK,
         "the server stopped on SIGTERM or SIGINT; `--once` with every job up; "
         "`--config.check` of a valid file; `--help`, `--version`, `--config.example`",
-        "log lines; for `--config.check`, `OK` on stdout",
+        "what was asked for on stdout (the metrics of `--once`, the `OK` of `--config.check`); "
+        "log lines on stderr",
     ),
     (
         EXIT_FAILURE,
-        "a config failure: no config file (the default `config.yaml` missing, or the "
-        "`--config.file` given), a file that cannot be read or is refused, a `--web.config.file` "
-        "likewise; a runtime failure: a listen address cannot be bound; `--once` with a job down",
+        "a config failure: the config file (the default `config.yaml` or the `--config.file` "
+        "given) or the `--web.config.file` is missing, unreadable or refused; a runtime "
+        "failure: a listen address cannot be bound; `--once` with a job down (its metrics are "
+        "printed all the same)",
         "one `level=error` log line in the `--log.format`, naming the file, key or address; "
         "for `--config.check`, the error as a plain line on stderr",
     ),
