@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from . import metrics
 from .cli import EXIT_STATUSES, build_parser, shown_default
-from .debug import EXPLAIN
+from .exposition import metrics
+from .web.debug import EXPLAIN
 
 
 def metrics_table() -> str:

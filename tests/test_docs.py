@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import docs, metrics
+from exporter import docs
 from exporter.config import API_KEYS, WORKSPACE_KEYS
+from exporter.exposition import metrics
 from exporter.reloader import Reloader
 
 from . import mdlinks
@@ -286,13 +287,3 @@ def test_a_failed_job_is_done_and_failed_and_the_help_says_so(fake, start_export
         'convocore_crawler_job_status{workspace_id="w",job_id="f",status="completed"} 0',
     ):
         assert line in text.splitlines(), line
-
-
-@pytest.mark.parametrize("package", ["collect", "web"])
-def test_the_split_packages_keep_their_modules_small(package):
-    # The bound the split of collector.py and webconfig.py set, so neither grows back.
-    sizes = {
-        path.name: len(path.read_text(encoding="utf-8").splitlines())
-        for path in (ROOT / "exporter" / package).glob("*.py")
-    }
-    assert {name: n for name, n in sizes.items() if n > 300} == {}

@@ -10,10 +10,10 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from ..client import ApiResult
 from ..config import Workspace, is_identifier
-from ..model import Job, parse_job
-from ..trace import ProbeTrace
+from ..convocore.model import Job, parse_job
+from ..convocore.trace import ProbeTrace
+from ..convocore.transport import ApiResult
 from .state import Backoff, Fetch, JobState, Key, Listing, Outcome, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
