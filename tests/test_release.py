@@ -153,6 +153,30 @@ def test_sdist_holds_the_package_and_the_documents_and_nothing_private(built: Bu
     assert leaked == []
     # The test suite needs the whole repository; half of it would only mislead.
     assert not any(f.startswith("tests/") for f in files)
+    # The monitoring mixin and its renderer, whole.
+    mixin = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mixin").rglob("*") if p.is_file()}
+    assert len(mixin) >= 7
+    assert mixin <= files
+    assert "scripts/render_mixin.py" in files
+
+
+def test_the_sdist_alone_renders_the_mixin_with_other_settings(
+    built: Built, tmp_path: Path
+) -> None:
+    with tarfile.open(built.sdist) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (source,) = tmp_path.iterdir()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "scripts/render_mixin.py", "--out", str(out), "--set", "creditBudget=7"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "expr: vector(7)\n" in (out / "rules.yml").read_text()
 
 
 def test_wheel_holds_every_module_and_the_license(built: Built) -> None:
