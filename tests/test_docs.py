@@ -116,6 +116,13 @@ def test_every_config_key_is_documented():
         assert f"{key}:" in example, key
 
 
+def test_the_example_config_at_the_top_is_the_packaged_one():
+    # The one at the top of the repository is for readers of the source; the packaged one is
+    # what --config.example prints. They must not drift.
+    packaged = (ROOT / "exporter" / "config.example.yaml").read_bytes()
+    assert (ROOT / "config.example.yaml").read_bytes() == packaged
+
+
 def test_every_failure_reason_has_advice():
     advice = doc("troubleshooting.md").split("What to do:", 1)[1].split("\n## ", 1)[0]
     for reason in metrics.REASONS:
