@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -164,5 +165,8 @@ def test_the_kube_prometheus_example_imports_the_mixin_as_jb_installs_it() -> No
 
 def test_the_readme_points_here() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "[docs/alerting.md](docs/alerting.md)" in readme
+    # A full URL, as every link of the README to the docs (PyPI shows the README too).
+    homepage = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Homepage"]
+    assert f"[alerting]: {homepage}/blob/main/docs/alerting.md" in readme.splitlines()
+    assert "[alerts and dashboards][alerting]" in readme
     assert "scripts/render_mixin.py" in readme
