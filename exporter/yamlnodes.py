@@ -43,6 +43,7 @@ class NodeReader:
         self.path = path
         self.dir = os.path.dirname(path)
         self._constructor = yaml.SafeLoader("")
+        self._merges: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
 
     def where(self, mark: yaml.Mark | None) -> str:
         """``path:line`` (``path:line:column`` with :attr:`columns`), or the path alone."""
@@ -127,8 +128,14 @@ class NodeReader:
             return []
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, key, f"expected a mapping, got {kind(node)}")
+        try:
+            pairs = self._pairs(node, key, set())
+        except RecursionError:
+            raise self.error(
+                node, key, "expected a valid merge (<<), got merges nested too deeply"
+            ) from None
         entries: list[tuple[str, yaml.Node, yaml.Node, bool]] = []
-        for name_node, value, from_merge in self._pairs(node, key, set()):
+        for name_node, value, from_merge in pairs:
             if not isinstance(name_node, yaml.ScalarNode):
                 raise self.error(name_node, key, f"expected text keys, got {kind(name_node)}")
             entries.append((scalar_text(name_node), name_node, value, from_merge))
@@ -138,14 +145,14 @@ class NodeReader:
         self, node: yaml.MappingNode, key: str, active: set[int]
     ) -> list[tuple[yaml.Node, yaml.Node, bool]]:
         """The pairs of a mapping with its merge keys (``<<``) resolved, in the order in which
-        a later pair wins: the pairs of the mappings merged in, the last listed first (the
-        first listed wins, as YAML says), then the mapping's own."""
+        a later pair wins: what the mappings merged in give (the first listed wins, as YAML
+        says), then the mapping's own."""
         if id(node) in active:
             raise self.error(
                 node, key, "expected a valid merge (<<), got a mapping that merges itself"
             )
         active.add(id(node))
-        merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
         own: list[tuple[yaml.Node, yaml.Node, bool]] = []
         for name_node, value in node.value:
             if name_node.tag != _MERGE:
@@ -160,9 +167,21 @@ class NodeReader:
                         f"expected a valid merge (<<): a mapping or a list of mappings, got "
                         f"{kind(source)}",
                     )
-                merged += [(k, v, True) for k, v, _ in self._pairs(source, key, active)]
+                merged += self._merged_in(source, key, active)
         active.discard(id(node))
-        return merged + own
+        return [(k, v, True) for k, v in _last_wins(merged)] + own
+
+    def _merged_in(
+        self, source: yaml.MappingNode, key: str, active: set[int]
+    ) -> list[tuple[yaml.Node, yaml.Node]]:
+        """What merging ``source`` gives: each of its keys once, its own merges resolved.
+        Kept per source, so that a chain of merges (each mapping merging the one before) is
+        resolved once per link, not once per reader of the chain."""
+        given = self._merges.get(id(source))
+        if given is None:
+            given = _last_wins([(k, v) for k, v, _ in self._pairs(source, key, active)])
+            self._merges[id(source)] = given
+        return given
 
     def string(self, node: yaml.Node | None, key: str) -> str:
         if node is None or is_null(node):
@@ -234,6 +253,21 @@ class NodeReader:
         if not value or os.path.isabs(value):
             return value
         return os.path.join(self.dir, value)
+
+
+def _last_wins(pairs: list[tuple[yaml.Node, yaml.Node]]) -> list[tuple[yaml.Node, yaml.Node]]:
+    """Each text key once, at its last place; other keys (refused when read) as they are."""
+    seen: set[str] = set()
+    kept: list[tuple[yaml.Node, yaml.Node]] = []
+    for name_node, value in reversed(pairs):
+        if isinstance(name_node, yaml.ScalarNode):
+            name = scalar_text(name_node)
+            if name in seen:
+                continue
+            seen.add(name)
+        kept.append((name_node, value))
+    kept.reverse()
+    return kept
 
 
 def is_null(node: yaml.Node) -> bool:

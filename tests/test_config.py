@@ -558,3 +558,10 @@ def test_merge_keys_are_read_and_a_key_set_beside_one_wins():
         "c.yml:2:10: workspaces[0]: expected a valid merge (<<): a mapping or a list of "
         "mappings, got a string"
     )
+    # A chain of merges (each workspace merging the one before) is resolved once per link.
+    chain = "workspaces:\n  - &w0 {id: w0, token: t, discover: true}\n" + "".join(
+        f"  - &w{i} {{<<: *w{i - 1}, id: w{i}}}\n" for i in range(1, 2000)
+    )
+    workspaces = parse_config(chain, "c.yml", ENV).workspaces
+    assert [ws.id for ws in workspaces] == [f"w{i}" for i in range(2000)]
+    assert {(ws.token.reveal(), ws.discover) for ws in workspaces} == {("t", True)}

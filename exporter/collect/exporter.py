@@ -13,7 +13,7 @@ from ..convocore.trace import ProbeTrace
 from . import fetch, pagereads, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
-from .results import ProbeRefused, ScrapeResult, job_outcomes
+from .results import ProbeRefused, ScrapeResult
 from .state import Key, Runtime, Target
 
 
@@ -101,8 +101,7 @@ class Exporter:
         pages = pagereads.refresh(rt, selected, outcomes, deadline)
         families = job_families(rt, selected, outcomes, pages)
         return ScrapeResult(
-            exporter_families(rt, started, families, self._process_collectors),
-            job_outcomes(selected, outcomes),
+            exporter_families(rt, started, families, self._process_collectors), selected, outcomes
         )
 
     def probe(
@@ -137,9 +136,7 @@ class Exporter:
         outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
         fetch.log_transitions(rt, outcomes)
         pages = pagereads.refresh(rt, selected, outcomes, deadline, trace)
-        return ScrapeResult(
-            job_families(rt, selected, outcomes, pages), job_outcomes(selected, outcomes)
-        )
+        return ScrapeResult(job_families(rt, selected, outcomes, pages), selected, outcomes)
 
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""

@@ -21,13 +21,37 @@ class JobOutcome:
     reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
 class ScrapeResult:
     """The families of one scrape (or probe) and the outcome of every job in them, in the
-    order of the samples."""
+    order of the samples. Read-only; the outcomes are built when first asked for, so that a
+    scrape nobody asks them of (``/metrics``) does not pay for 10,000 of them."""
 
-    families: list[Family]
-    outcomes: tuple[JobOutcome, ...] = ()
+    __slots__ = ("_families", "_outcomes", "_results", "_targets")
+
+    def __init__(
+        self,
+        families: list[Family],
+        targets: Sequence[Target] = (),
+        results: Mapping[Key, Outcome] | None = None,
+    ) -> None:
+        self._families = families
+        self._targets = targets
+        self._results = results or {}
+        self._outcomes: tuple[JobOutcome, ...] | None = None
+
+    @property
+    def families(self) -> list[Family]:
+        return self._families
+
+    @property
+    def outcomes(self) -> tuple[JobOutcome, ...]:
+        if self._outcomes is None:
+            self._outcomes = tuple(
+                JobOutcome(target.workspace.id, target.job_id, outcome.up, outcome.reason)
+                for target in self._targets
+                if (outcome := self._results.get(target.key)) is not None
+            )
+        return self._outcomes
 
     @property
     def down(self) -> tuple[JobOutcome, ...]:
@@ -44,14 +68,3 @@ class ProbeRefused:
     message: str
     """For the user: names the workspace and the job."""
     status: int = 404
-
-
-def job_outcomes(
-    targets: Sequence[Target], outcomes: Mapping[Key, Outcome]
-) -> tuple[JobOutcome, ...]:
-    """The outcome of each target that has one, as its families export it."""
-    return tuple(
-        JobOutcome(target.workspace.id, target.job_id, outcome.up, outcome.reason)
-        for target in targets
-        if (outcome := outcomes.get(target.key)) is not None
-    )
