@@ -64,6 +64,7 @@ WORKSPACE_KEYS = frozenset(
         "token_file",
         "jobs",
         "discover",
+        "discover_grace_period",
         "include_finished_for",
         "max_jobs",
         "allow_unconfigured_probes",
@@ -119,6 +120,7 @@ class Workspace:
     jobs: tuple[JobRef, ...] = ()
     token_file: str | None = None
     discover: bool = False
+    discover_grace_period: float = 300.0
     include_finished_for: float | None = None
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
@@ -438,6 +440,9 @@ def _parse_workspace(
         raise ConfigError(
             f"{reader.source}: {key}.jobs: expected at least one job id (or discover: true)"
         )
+    grace = Workspace.discover_grace_period
+    if data.get("discover_grace_period") is not None:
+        grace = reader.duration(data["discover_grace_period"], f"{key}.discover_grace_period")
     include_for = None
     if data.get("include_finished_for") is not None:
         include_for = reader.duration(data["include_finished_for"], f"{key}.include_finished_for")
@@ -456,6 +461,7 @@ def _parse_workspace(
             jobs=jobs,
             token_file=token_file,
             discover=discover,
+            discover_grace_period=grace,
             include_finished_for=include_for,
             max_jobs=max_jobs,
             allow_unconfigured_probes=reader.boolean(

@@ -273,6 +273,22 @@ PAGE_STATS_TRUNCATED = MetricDef(
     "the exporter (`page_stats: true`)",
 )
 
+DISCOVERY_UP = MetricDef(
+    PREFIX + "discovery_up",
+    "gauge",
+    "1 when the workspace's last job listing answered, else 0; its discovered jobs stay up "
+    "until it has failed for discover_grace_period.",
+    ("workspace_id",),
+    "the exporter (workspaces with `discover: true`, once listed)",
+)
+DISCOVERY_ERROR_INFO = MetricDef(
+    PREFIX + "discovery_error_info",
+    "gauge",
+    "Why the workspace's last job listing failed; present only while its discovery_up is 0.",
+    ("workspace_id", "reason"),
+    "the exporter (workspaces with `discover: true`)",
+)
+
 UP = MetricDef(
     PREFIX + "up",
     "gauge",
@@ -388,6 +404,8 @@ ALL: list[MetricDef] = [
     *PAGE_VALUES,
     PAGE_MARKDOWN_CHARS,
     PAGE_STATS_ERROR_INFO,
+    DISCOVERY_UP,
+    DISCOVERY_ERROR_INFO,
     PAGE_STATS_TRUNCATED,
     API_ERRORS,
     API_REQUESTS,

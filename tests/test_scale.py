@@ -82,8 +82,9 @@ def test_discovery_bounds_a_lying_cursor(fake, start_exporter):
 
 
 def test_discovery_failure_keeps_the_last_listing_with_up_zero(fake, start_exporter):
+    # With no grace period, the discovered jobs are down from the first failed listing on.
     fake.set_jobs(WS, many_jobs(2))
-    running = start_exporter(discover_config(fake))
+    running = start_exporter(discover_config(fake, "    discover_grace_period: 0s\n"))
     running.scrape()
     fake.fail(LIST, Fault(500, "<html>oops</html>"))
     series = running.scrape()
