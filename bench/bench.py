@@ -43,18 +43,19 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import metrics, paging
-from exporter.client import PAGES_LIMIT
 from exporter.collect import Exporter, default_process_collectors
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
 from exporter.collect.state import Outcome, Runtime
 from exporter.config import parse_config
-from exporter.demo import LIST_ITEM_OMITS
-from exporter.exposition import write_text
-from exporter.metrics import JOB_LABELS
-from exporter.model import STATUSES, parse_job
-from exporter.server import ExporterServer, ServerOptions
+from exporter.convocore.api import PAGES_LIMIT
+from exporter.convocore.model import STATUSES, parse_job
+from exporter.demo import paging
+from exporter.demo.api import LIST_ITEM_OMITS
+from exporter.exposition import metrics
+from exporter.exposition.metrics import JOB_LABELS
+from exporter.exposition.writer import write_text
+from exporter.web.server import ExporterServer, ServerOptions
 
 TOKEN = "vg_bench_secret_not_real"
 FINISHED = ("completed", "failed", "cancelled")

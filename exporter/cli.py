@@ -14,23 +14,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__, logs, metrics
+from . import __version__, logs
 from .collect import Exporter, default_process_collectors
 from .config import (
     Config,
     ConfigError,
-    DurationError,
     load_config,
     parse_config,
-    parse_duration,
 )
-from .demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
-from .exposition import Family, write_text
+from .demo.api import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
+from .durations import DurationError, parse_duration
+from .exposition import metrics
+from .exposition.writer import Family, write_text
 from .reloader import Reloader, WebReload
-from .server import ExporterServer, ServerOptions, WebHolder, WebSettings
 from .version import build_info
 from .web.config import WebConfig, WebConfigError, load_web_config
 from .web.ratelimit import TokenBucket
+from .web.server import ExporterServer, ServerOptions, WebHolder, WebSettings
 
 log = logging.getLogger("exporter")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from .durations import DURATION_RULE, DurationError, parse_duration
+
 REGIONS = {
     "eu": "https://eu-gcp-api.vg-stuff.com/v3",
     "na": "https://na-gcp-api.vg-stuff.com/v3",
@@ -24,26 +26,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _ENV_REF = re.compile(r"\$\{([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CONVENTIONAL_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
-# [0-9], not \d: int() would also take other scripts' digits. "ms" before "m".
-_DURATION_PART = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")
 # The most the loader reads of a token file and of the config file (a path may name a device or a
 # huge file by mistake); the reloader hashes watched files up to the larger of the two.
 MAX_TOKEN_FILE_CHARS = 64 * 1024
 MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024
-# Milliseconds per unit, largest first: the order a duration writes its units in.
-DURATION_UNITS: dict[str, int] = {
-    "y": 365 * 86_400_000,
-    "w": 7 * 86_400_000,
-    "d": 86_400_000,
-    "h": 3_600_000,
-    "m": 60_000,
-    "s": 1000,
-    "ms": 1,
-}
-_DURATION_RANK = {unit: rank for rank, unit in enumerate(DURATION_UNITS)}
-# Go's time.Duration (int64 nanoseconds, about 292 years), as Prometheus refuses beyond it.
-MAX_DURATION_MS = (2**63 - 1) // 1_000_000
-DURATION_RULE = "whole numbers with units y, w, d, h, m, s, ms, largest first, each once"
 
 
 API_KEYS = frozenset(
@@ -148,42 +134,6 @@ class Config:
     warnings: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     """The files this config was read from: the config file and its token files, resolved."""
-
-
-class DurationError(ValueError):
-    """A text that is not a duration; ``str()`` says why."""
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration as Prometheus reads it (prometheus/common ``model.ParseDuration``).
-
-    Whole numbers with units y w d h m s ms, largest first and each at most once: ``30s``,
-    ``1h30m``, ``7d``, ``250ms``; ``0`` alone is zero. ``1s1m``, ``5m5m``, ``1.5h``, ``-1s``
-    and the empty text are refused, as is anything beyond Go's ``time.Duration`` (292 years).
-    """
-    if text == "0":
-        return 0.0
-    if not text:
-        raise DurationError("not a duration: empty")
-    pos = 0
-    last = -1
-    total = 0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise DurationError(f"not a duration: {text!r} ({DURATION_RULE})")
-        digits, unit = match.groups()
-        rank = _DURATION_RANK[unit]
-        if rank <= last:
-            raise DurationError(f"not a duration: {text!r} ({DURATION_RULE})")
-        last = rank
-        if len(digits.lstrip("0")) > 19:  # more than int64 holds; int() of it stays cheap
-            raise DurationError(f"duration out of range: {text!r}")
-        total += int(digits) * DURATION_UNITS[unit]
-        pos = match.end()
-    if total > MAX_DURATION_MS:
-        raise DurationError(f"duration out of range: {text!r}")
-    return total / 1000
 
 
 def is_identifier(value: str) -> bool:

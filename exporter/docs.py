@@ -12,8 +12,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import metrics
 from .cli import build_parser, shown_default
+from .exposition import metrics
 
 
 def metrics_table() -> str:

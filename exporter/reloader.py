@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import metrics
 from .collect import Exporter
-from .collect.own import gauge
 from .config import MAX_CONFIG_FILE_BYTES, MAX_TOKEN_FILE_CHARS, Config, ConfigError, load_config
+from .exposition import metrics
+from .exposition.writer import gauge
 from .web.config import WebConfig, WebConfigError, load_web_config
 
 log = logging.getLogger(__name__)

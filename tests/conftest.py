@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collect import Exporter
 from exporter.config import Config, parse_config
-from exporter.server import ExporterServer, ServerOptions
+from exporter.web.server import ExporterServer, ServerOptions
 
 from .fakeapi import TOKEN, FakeConvocore
 

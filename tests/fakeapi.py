@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.demo import DemoApi
+from exporter.demo.api import DemoApi
 
 TOKEN = "vg_test_secret_0123456789abcdef"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from exporter import metrics
+from exporter.exposition import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "prometheus"

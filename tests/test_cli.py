@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.demo import DEMO_TOKEN
+from exporter.demo.api import DEMO_TOKEN
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import TOKEN, Fault, full_job, wait_for

@@ -10,7 +10,7 @@ import pytest
 
 from exporter.collect import Exporter
 from exporter.config import parse_config
-from exporter.exposition import write_text
+from exporter.exposition.writer import write_text
 from exporter.version import build_info
 
 from .conftest import config_yaml, names, parse_exposition, value

@@ -8,13 +8,12 @@ import pytest
 
 from exporter.config import (
     ConfigError,
-    DurationError,
     JobRef,
     Secret,
     load_config,
     parse_config,
-    parse_duration,
 )
+from exporter.durations import DurationError, parse_duration
 
 SECRET = "vg_live_do_not_leak_42"
 ENV = {"CONVOCORE_TOKEN": SECRET}

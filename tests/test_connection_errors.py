@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from exporter import neterrors
 from exporter.config import parse_config
+from exporter.convocore import neterrors
 
 from .conftest import config_yaml, value
 from .fakeapi import Fault, full_job

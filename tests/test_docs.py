@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import docs, metrics
+from exporter import docs
 from exporter.config import API_KEYS, WORKSPACE_KEYS
+from exporter.exposition import metrics
 from exporter.reloader import Reloader
 
 from .conftest import config_yaml
@@ -62,12 +63,15 @@ def test_the_layout_table_names_every_module():
 def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
     done = full_job("a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z")
     fake.set_jobs("w", {"a": done, "b": full_job("b", "w"), "c": full_job("c", "w")})
+    fake.set_jobs("d", {})
     fake.fail(fake.job_path("w", "b"), Fault(500, "x"))
     fake.fail(fake.pages_path("w", "c"), Fault(500, "x"))  # pages error, truncation on a
+    fake.fail("/v3/workspaces/d/crawler/jobs", Fault(404, "x"))  # a failing listing
     config = config_yaml(
         fake.base_url,
         "  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [a, b, c]\n    max_jobs: 5\n"
-        "    page_stats: true\n    page_stats_max_pages: 30\n",
+        "    page_stats: true\n    page_stats_max_pages: 30\n"
+        "  - id: d\n    token: ${CONVOCORE_TOKEN}\n    discover: true\n",
     )
     running = start_exporter(config)
     Reloader(running.exporter, None)  # as the command line wires it: it owns the reload gauges
@@ -82,7 +86,7 @@ def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
         else:
             defined.add(d.name)
     assert served <= defined
-    # Everything but discovery-free extras is present in this scrape.
+    # Everything is present in this scrape.
     assert defined - served == set()
 
 
@@ -173,13 +177,3 @@ def test_a_failed_job_is_done_and_failed_and_the_help_says_so(fake, start_export
         'convocore_crawler_job_status{workspace_id="w",job_id="f",status="completed"} 0',
     ):
         assert line in text.splitlines(), line
-
-
-@pytest.mark.parametrize("package", ["collect", "web"])
-def test_the_split_packages_keep_their_modules_small(package):
-    # The bound the split of collector.py and webconfig.py set, so neither grows back.
-    sizes = {
-        path.name: len(path.read_text(encoding="utf-8").splitlines())
-        for path in (ROOT / "exporter" / package).glob("*.py")
-    }
-    assert {name: n for name, n in sizes.items() if n > 300} == {}

@@ -16,8 +16,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from exporter.collect import default_process_collectors
 from exporter.config import parse_config
-from exporter.demo import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
-from exporter.exposition import (
+from exporter.demo.api import DEMO_TOKEN, DemoApi, DemoServer, demo_config_yaml
+from exporter.exposition.negotiation import wants_openmetrics
+from exporter.exposition.writer import (
     Family,
     format_value,
     iter_exposition,
@@ -25,7 +26,6 @@ from exporter.exposition import (
     write_openmetrics,
     write_text,
 )
-from exporter.negotiation import wants_openmetrics
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import Fault, full_job

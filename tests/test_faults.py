@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from exporter import client as client_module
+from exporter.convocore import transport as transport_module
 
 from .conftest import config_yaml, value
 from .fakeapi import FakeConvocore, Fault, envelope, full_job, wait_for
@@ -245,7 +245,7 @@ def test_a_fault_marks_its_job_down_and_the_exporter_answers(
 def _busy_upstream_threads() -> list[str]:
     """Threads currently inside the upstream client (idle pool workers are not)."""
     busy = []
-    client_file = client_module.__file__
+    client_file = transport_module.__file__
     workers = {t.ident: t.name for t in threading.enumerate() if t.name.startswith("upstream_")}
     for thread_id, frame in sys._current_frames().items():
         if thread_id not in workers:
@@ -289,7 +289,7 @@ def test_a_repeated_fault_grows_no_memory_and_logs_once(  # noqa: PLR0917
     leak (a socket, a thread, a buffer) shows after a few rounds as well as after many."""
     case = CASES[name]
     # The quick retry's pause is not what is measured here; it only slows the loop down.
-    monkeypatch.setattr(client_module, "_QUICK_RETRY_DELAY", 0.001)
+    monkeypatch.setattr(transport_module, "QUICK_RETRY_DELAY", 0.001)
     exporter = start_exporter(_setup(fake, other, case, mixed=False))
     timeout = SHORT_SCRAPE_TIMEOUT if case.slow else SCRAPE_TIMEOUT
     headers = _timeout_header(timeout)

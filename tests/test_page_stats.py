@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from exporter import metrics
 from exporter.config import ConfigError, parse_config
+from exporter.exposition import metrics
 
 from .conftest import config_yaml, value
 from .fakeapi import TOKEN, FakeConvocore, Fault, envelope, full_job
@@ -568,7 +568,7 @@ def test_the_token_never_shows_in_page_stats_logs_or_metrics(fake, start_exporte
 def test_the_demo_lists_pages_that_agree_with_its_jobs(start_exporter):
     """Each demo job lists its scraped and failed pages; the help center's are mostly empty,
     and the active docs job's list grows with time, read incrementally."""
-    from exporter.demo import DEMO_TOKEN, DEMO_WORKSPACE, DemoApi, DemoServer, demo_config_yaml
+    from exporter.demo.api import DEMO_TOKEN, DEMO_WORKSPACE, DemoApi, DemoServer, demo_config_yaml
 
     wall = [1_796_040_000.0]
     server = DemoServer(DemoApi(clock=lambda: wall[0]))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.pages import BUCKET_LABELS, MARKDOWN_BUCKETS, PageStats, is_empty, page_key
+from exporter.convocore.pages import BUCKET_LABELS, MARKDOWN_BUCKETS, PageStats, is_empty, page_key
 
 
 def page(**over: Any) -> dict[str, Any]:
@@ -177,7 +177,7 @@ def test_page_key(item, key):
 
 
 def test_a_gauge_histogram_in_both_exposition_formats():
-    from exporter.exposition import Family, write_openmetrics, write_text
+    from exporter.exposition.writer import Family, write_openmetrics, write_text
 
     def family() -> Family:
         samples = [

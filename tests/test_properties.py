@@ -12,21 +12,18 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.client import ApiResult, parse_envelope
 from exporter.config import (
     API_KEYS,
-    DURATION_UNITS,
     JOB_KEYS,
-    MAX_DURATION_MS,
     WORKSPACE_KEYS,
     Config,
     ConfigError,
-    DurationError,
     parse_config,
-    parse_duration,
 )
-from exporter.exposition import format_value
-from exporter.model import STATUSES, Job, parse_job
+from exporter.convocore.model import STATUSES, Job, parse_job
+from exporter.convocore.transport import ApiResult, parse_envelope
+from exporter.durations import DURATION_UNITS, MAX_DURATION_MS, DurationError, parse_duration
+from exporter.exposition.writer import format_value
 
 from .fakeapi import full_job
 

@@ -23,7 +23,7 @@ import pytest
 import trove_classifiers
 
 import exporter
-from exporter.demo import DEMO_NAMES, DEMO_WORKSPACE
+from exporter.demo.api import DEMO_NAMES, DEMO_WORKSPACE
 
 from .conftest import parse_exposition
 

@@ -9,7 +9,7 @@ import requests
 
 from exporter.config import load_config
 from exporter.reloader import Reloader
-from exporter.server import ServerOptions
+from exporter.web.server import ServerOptions
 
 from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, full_job, wait_for

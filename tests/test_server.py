@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from exporter.exposition import Family
-from exporter.negotiation import accepts_gzip
-from exporter.server import ServerOptions
+from exporter.exposition.negotiation import accepts_gzip
+from exporter.exposition.writer import Family
+from exporter.web.server import ServerOptions
 
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import full_job, wait_for

@@ -21,7 +21,7 @@ import pytest
 import requests
 import trustme
 
-from exporter.demo import DemoApi, DemoServer
+from exporter.demo.api import DemoApi, DemoServer
 
 from .fakeapi import wait_for
 from .processes import free_port, spawn_exporter

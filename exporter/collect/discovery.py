@@ -19,10 +19,10 @@ import functools
 import logging
 import time
 
-from ..client import ApiResult
 from ..config import Workspace, is_identifier
-from ..model import Job, parse_job
-from ..trace import ProbeTrace
+from ..convocore.model import Job, parse_job
+from ..convocore.trace import ProbeTrace
+from ..convocore.transport import ApiResult
 from .fetch import count_failure, in_backoff, note_result, overdue, result_of, start, wait
 from .state import Fetch, Key, Listing, Outcome, Runtime, Target
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
-from ..exposition import Family
-from ..trace import ProbeTrace
+from ..convocore.trace import ProbeTrace
+from ..exposition.writer import Family
 from . import discovery, fetch, pipeline, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics

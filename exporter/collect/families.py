@@ -1,9 +1,10 @@
 """Turning outcomes into metric families.
 
-Each family takes its name, type and help from its :class:`~exporter.metrics.MetricDef`, and
-every label set is rendered by the writer's :func:`~exporter.exposition.render_labels`. The
-job families generate their samples while they are written (see
-:class:`~exporter.exposition.Family`), so the samples of 10,000 jobs never exist all at once.
+Each family takes its name, type and help from its
+:class:`~exporter.exposition.metrics.MetricDef`, and every label set is rendered by the writer's
+:func:`~exporter.exposition.writer.render_labels`. The job families generate their samples
+while they are written (see :class:`~exporter.exposition.writer.Family`), so the samples of
+10,000 jobs never exist all at once.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
-from .. import metrics
-from ..exposition import Family, Sample, from_client_collector, render_labels
-from ..model import STATUSES, Job
-from ..pages import PageStats
+from ..convocore.model import STATUSES, Job
+from ..convocore.pages import PageStats
+from ..exposition import metrics
+from ..exposition.writer import Family, Sample, from_client_collector, render_labels
 from ..version import build_info
 from .pagereads import PageView
 from .state import Key, Outcome, Runtime, Target

@@ -10,10 +10,10 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from ..client import ApiResult
 from ..config import Workspace
-from ..model import parse_job
-from ..trace import ProbeTrace
+from ..convocore.model import parse_job
+from ..convocore.trace import ProbeTrace
+from ..convocore.transport import ApiResult
 from .state import Backoff, Fetch, JobState, Key, Outcome, Runtime, Target
 
 log = logging.getLogger("exporter.collect")

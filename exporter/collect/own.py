@@ -2,25 +2,19 @@
 
 Counters and histograms of the exporter's own work (requests to the API, failed fetches,
 jobs dropped by ``max_jobs``) and the backoff gauge are kept here; each takes its name, help
-and labels from its :class:`~exporter.metrics.MetricDef`. The registry is bridged into the
-fast writer on every scrape (:func:`exporter.exposition.from_client_collector`); the job
-families, which are many, stay on the fast writer alone.
+and labels from its :class:`~exporter.exposition.metrics.MetricDef`. The registry is bridged
+into the fast writer on every scrape
+(:func:`exporter.exposition.writer.from_client_collector`); the job families, which are many,
+stay on the fast writer alone.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Histogram
 
-from .. import metrics
 from ..config import Config
-
-
-def counter(definition: metrics.MetricDef, registry: CollectorRegistry) -> Counter:
-    return Counter(definition.name, definition.help, definition.labels, registry=registry)
-
-
-def gauge(definition: metrics.MetricDef, registry: CollectorRegistry) -> Gauge:
-    return Gauge(definition.name, definition.help, definition.labels, registry=registry)
+from ..exposition import metrics
+from ..exposition.writer import counter, gauge
 
 
 class OwnMetrics:

@@ -26,10 +26,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from ..client import MAX_LIST_PAGES, PAGES_LIMIT, ApiResult, PagesBatch
 from ..config import Workspace
-from ..pages import PageStats, page_key
-from ..trace import ProbeTrace
+from ..convocore.api import MAX_LIST_PAGES, PAGES_LIMIT, PagesBatch
+from ..convocore.pages import PageStats, page_key
+from ..convocore.trace import ProbeTrace
+from ..convocore.transport import ApiResult
 from .fetch import in_backoff, note_result, result_of, start
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 

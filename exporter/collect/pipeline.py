@@ -18,7 +18,7 @@ from __future__ import annotations
 import queue
 import time
 
-from ..trace import ProbeTrace
+from ..convocore.trace import ProbeTrace
 from . import discovery
 from .fetch import begin_job, log_transitions, overdue, settle_job
 from .pagereads import PageView, Reads

@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .. import metrics
-from ..client import ApiResult, ConvocoreClient
 from ..config import Config, Workspace
-from ..exposition import render_labels
-from ..model import Job
-from ..pages import PageStats
+from ..convocore.api import ConvocoreClient
+from ..convocore.model import Job
+from ..convocore.pages import PageStats
+from ..convocore.transport import ApiResult
+from ..exposition import metrics
+from ..exposition.writer import render_labels
 from .own import OwnMetrics
 
 Key = tuple[str, str]

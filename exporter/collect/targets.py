@@ -7,7 +7,7 @@ import hashlib
 import logging
 
 from ..config import Workspace
-from ..model import Job
+from ..convocore.model import Job
 from .state import Key, Runtime, Target
 
 log = logging.getLogger("exporter.collect")

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from ..config import parse_duration
+from ..durations import parse_duration
 from .auth import STANDARD_BCRYPT, BasicAuth, go_bcrypt_problem
 from .errors import WebConfigError
 from .gonames import ALLOWED_HEADERS

@@ -1,9 +1,10 @@
-"""HTTP access to the Convocore v3 API: GET only, bounded in time and size.
+"""Sending one GET to the Convocore API: bounded in time and size, retried at most once.
 
-Every call returns an :class:`ApiResult` instead of raising: either the envelope's ``data``
-or one of the bounded failure reasons of :data:`exporter.metrics.REASONS`. The workspace
-secret travels only in the ``Authorization`` header to the configured API origin; redirects
-are followed by hand, and only within that origin.
+Every request returns an :class:`ApiResult` instead of raising: either the envelope's ``data``
+or one of the bounded failure reasons of :data:`exporter.exposition.metrics.REASONS`. The
+workspace secret travels only in the ``Authorization`` header to the configured API origin;
+redirects are followed by hand, and only within that origin. What the endpoints are and what
+their answers must hold is :mod:`exporter.convocore.api`.
 """
 
 from __future__ import annotations
@@ -14,27 +15,27 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
 from requests.auth import AuthBase
 
-from . import __version__
-from .config import ApiConfig, Secret
+from .. import __version__
+from ..config import ApiConfig, Secret
 from .neterrors import api_host, classify
 from .trace import Attempt, ProbeTrace, safe_url
 from .watchdog import Guard, WatchedAdapter, arm, guard_this_thread
 
-log = logging.getLogger(__name__)
+# Named as before the package was regrouped, so that log filters keep working.
+log = logging.getLogger("exporter.client")
 
 USER_AGENT = f"convocore-crawler-exporter/{__version__}"
 _CHUNK = 64 * 1024
 _MAX_REDIRECTS = 3
-_QUICK_RETRY_DELAY = 0.1
+QUICK_RETRY_DELAY = 0.1
 _MAX_RETRY_AFTER = 24 * 3600.0
 # Beyond an attempt's own deadline, so that socket timeouts and the between-chunk checks,
 # which give the precise reason, normally come first.
@@ -44,9 +45,6 @@ _NO_RETRY = {
     "connection": "(no time left before the deadline)",
     "server_error": "(no time left before the deadline)",
 }
-LIST_PAGE_LIMIT = 100
-MAX_LIST_PAGES = 200
-PAGES_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +56,7 @@ class ApiResult:
     detail: str = ""
     retry_after: float | None = None
     cause: str | None = None
-    """Set when no usable HTTP answer came: one of :data:`exporter.neterrors.CAUSES`
+    """Set when no usable HTTP answer came: one of :data:`exporter.convocore.neterrors.CAUSES`
     (``dns``, ``refused`` ...), for the logs; never a label value."""
 
     @property
@@ -67,31 +65,15 @@ class ApiResult:
 
 
 @dataclass(frozen=True, slots=True)
-class PagesBatch:
-    """One answer of a job's scraped-pages list: the summaries and where they sit in it."""
+class Call:
+    """What every request of one API call carries: whose it is and how long it may take."""
 
-    page: int  # 1-based, as asked and answered
-    page_size: int  # the answer's pageSize, else the limit asked
-    total: int | None  # the answer's total, when it is a whole number
-    items: list[Any]  # the summaries as listed (not all need be objects)
-
-    @property
-    def first_index(self) -> int:
-        """Position of ``items[0]`` in the whole list, from 0."""
-        return (self.page - 1) * self.page_size
-
-    @property
-    def last(self) -> bool:
-        """Whether the list ends with this answer."""
-        if not self.items:
-            return True
-        if self.total is not None:
-            return self.page * self.page_size >= self.total
-        return len(self.items) < self.page_size
-
-
-def _whole(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    workspace_id: str
+    token: Secret
+    deadline: float
+    """``time.monotonic()`` by which the call, retries and redirects included, must end."""
+    trace: ProbeTrace | None = None
+    """``/probe?debug=true``: receives every HTTP attempt and the retry decision."""
 
 
 class _Bearer(AuthBase):
@@ -152,13 +134,22 @@ def _same_origin(a: str, b: str) -> bool:
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
 
 
-class ConvocoreClient:
-    """One pooled connection set to the API, shared by every workspace and thread."""
+class Transport:
+    """One pooled connection set to the API origin, shared by every workspace and thread."""
 
-    def __init__(self, api: ApiConfig, observer: RequestObserver) -> None:
+    def __init__(
+        self,
+        api: ApiConfig,
+        observer: RequestObserver,
+        *,
+        quick_retry_delay: float | None = None,
+    ) -> None:
         self.api = api
         self.observer = observer
         self.host = api_host(api.base_url)
+        self.quick_retry_delay = (
+            QUICK_RETRY_DELAY if quick_retry_delay is None else quick_retry_delay
+        )
         self._in_flight: set[Guard] = set()
         self._in_flight_lock = threading.Lock()
         self._aborted = False
@@ -190,182 +181,43 @@ class ConvocoreClient:
                 guard.expire()
         self._session.close()
 
-    def job_url(self, workspace_id: str, job_id: str) -> str:
-        return (
-            f"{self.api.base_url}/workspaces/{quote(workspace_id, safe='')}"
-            f"/crawler/jobs/{quote(job_id, safe='')}"
-        )
-
-    def jobs_url(self, workspace_id: str) -> str:
-        return f"{self.api.base_url}/workspaces/{quote(workspace_id, safe='')}/crawler/jobs"
-
-    def pages_url(self, workspace_id: str, job_id: str) -> str:
-        return self.job_url(workspace_id, job_id) + "/pages"
-
-    def get_job(
-        self,
-        workspace_id: str,
-        token: Secret,
-        job_id: str,
-        deadline: float,
-        trace: ProbeTrace | None = None,
-    ) -> ApiResult:
-        """The ``data`` object of one job, validated to be an object for that job."""
-        url = self.job_url(workspace_id, job_id)
-        result = _object_data(self.get(workspace_id, token, url, None, deadline, trace=trace))
-        if not result.ok:
-            return result
-        answered_id = result.data.get("id")
-        if isinstance(answered_id, str) and answered_id != job_id:
-            return ApiResult(reason="invalid_response", detail="answer is for another job")
-        return result
-
-    def list_jobs(self, workspace_id: str, token: Secret, deadline: float) -> ApiResult:
-        """Every job of the workspace, following either pagination style the API speaks.
-
-        ``data`` is the list of raw job items (objects with a string ``id``). Cursor style
-        (``nextCursor``/``hasMore``) is followed while the answer has a new cursor; page style
-        (``page``/``pageSize``/``total``) until ``page * pageSize >= total`` or a short or empty
-        page. At most :data:`MAX_LIST_PAGES` pages are read; a repeated cursor ends the walk.
-        """
-        items: list[dict[str, Any]] = []
-        params: dict[str, str] = {"page": "1", "limit": str(LIST_PAGE_LIMIT)}
-        page = 1
-        seen_cursors: set[str] = set()
-        url = self.jobs_url(workspace_id)
-        for _ in range(MAX_LIST_PAGES):
-            result = _listing(self.get(workspace_id, token, url, params, deadline), "jobs")
-            if not result.ok:
-                return result
-            data = result.data
-            batch = data["jobs"]
-            items.extend(
-                item for item in batch if isinstance(item, dict) and isinstance(item.get("id"), str)
-            )
-            cursor = data.get("nextCursor")
-            if isinstance(cursor, str) and cursor:
-                if data.get("hasMore") is False or cursor in seen_cursors or not batch:
-                    break
-                seen_cursors.add(cursor)
-                params = {"cursor": cursor, "limit": str(LIST_PAGE_LIMIT)}
-                continue
-            if "nextCursor" in data or "hasMore" in data or not batch:
-                break  # a cursor-style answer without a next cursor is the last page
-            total = data.get("total")
-            size = data.get("pageSize")
-            page_size = size if isinstance(size, int) and size > 0 else len(batch)
-            if isinstance(total, int) and not isinstance(total, bool):
-                if page * page_size >= total:
-                    break
-            elif len(batch) < LIST_PAGE_LIMIT:
-                break
-            page += 1
-            params = {"page": str(page), "limit": str(LIST_PAGE_LIMIT)}
-        return ApiResult(data=items)
-
-    def list_pages(
-        self,
-        workspace_id: str,
-        token: Secret,
-        job_id: str,
-        deadline: float,
-        consume: Callable[[PagesBatch], bool],
-        *,
-        first_page: int = 1,
-        max_requests: int = MAX_LIST_PAGES,
-        trace: ProbeTrace | None = None,
-    ) -> ApiResult:
-        """Walk a job's scraped-pages list (page numbers, ``limit`` :data:`PAGES_LIMIT`) from
-        ``first_page``, handing each answer to ``consume``.
-
-        The walk ends when ``consume`` returns False, when the list ends (``page * pageSize >=
-        total``, or a short or empty page without ``total``), or after ``max_requests``
-        answers. Each answer must be ``{pages: [...], ...}`` for the page asked; ``data`` is the
-        number of answers read.
-        """
-        url = self.pages_url(workspace_id, job_id)
-        page = first_page
-        for count in range(1, max_requests + 1):
-            params = {"page": str(page), "limit": str(PAGES_LIMIT)}
-            result = _listing(
-                self.get(workspace_id, token, url, params, deadline, trace=trace), "pages"
-            )
-            if not result.ok:
-                return result
-            data = result.data
-            items = data["pages"]
-            answered = _whole(data.get("page"))
-            if answered is not None and answered != page:
-                return ApiResult(reason="invalid_response", detail="answer is for another page")
-            size = _whole(data.get("pageSize"))
-            total = _whole(data.get("total"))
-            page_size = size if size is not None and size > 0 else PAGES_LIMIT
-            if len(items) > page_size:
-                return ApiResult(reason="invalid_response", detail="more pages than pageSize")
-            batch = PagesBatch(
-                page=page,
-                page_size=page_size,
-                total=total if total is not None and total >= 0 else None,
-                items=items,
-            )
-            if not consume(batch) or batch.last:
-                return ApiResult(data=count)
-            page += 1
-        return ApiResult(data=max_requests)
-
-    def get(
-        self,
-        workspace_id: str,
-        token: Secret,
-        url: str,
-        params: dict[str, str] | None,
-        deadline: float,
-        *,
-        trace: ProbeTrace | None = None,
-    ) -> ApiResult:
+    def get(self, call: Call, url: str, params: dict[str, str] | None = None) -> ApiResult:
         """GET with at most one retry: on connection errors and 5xx, and on 429 when the
         server's ``Retry-After`` fits before the deadline. 4xx is never retried.
 
-        ``trace`` (``/probe?debug=true``) receives every HTTP attempt and the retry decision.
+        ``call.trace`` receives every HTTP attempt and the retry decision.
         """
-        result = self._attempt(workspace_id, token, url, params, deadline, trace=trace)
+        deadline, trace = call.deadline, call.trace
+        result = self._attempt(call, url, params)
         retry = False
         if result.reason in ("connection", "server_error"):
-            retry = deadline - time.monotonic() > _QUICK_RETRY_DELAY * 2
-            wait = _QUICK_RETRY_DELAY * (0.5 + random.random())  # noqa: S311 - jitter
+            retry = deadline - time.monotonic() > self.quick_retry_delay * 2
+            wait = self.quick_retry_delay * (0.5 + random.random())  # noqa: S311 - jitter
         elif result.reason == "rate_limited" and result.retry_after is not None:
             wait = result.retry_after
             retry = time.monotonic() + wait < deadline - 0.05
         if retry:
             log.debug(
                 "retrying upstream request",
-                extra={"workspace_id": workspace_id, "reason": result.reason},
+                extra={"workspace_id": call.workspace_id, "reason": result.reason},
             )
             if trace is not None:
                 trace.note(f"retrying in {wait:.3f}s after {result.reason}")
             time.sleep(wait)
-            result = self._attempt(workspace_id, token, url, params, deadline, trace=trace)
+            result = self._attempt(call, url, params)
         elif trace is not None and result.reason is not None:
             why = _NO_RETRY.get(result.reason, "(this kind of failure is never retried)")
             trace.note(f"not retried: {result.reason} {why}")
         return result
 
-    def _attempt(
-        self,
-        workspace_id: str,
-        token: Secret,
-        url: str,
-        params: dict[str, str] | None,
-        deadline: float,
-        *,
-        trace: ProbeTrace | None = None,
-    ) -> ApiResult:
+    def _attempt(self, call: Call, url: str, params: dict[str, str] | None) -> ApiResult:
+        deadline, trace = call.deadline, call.trace
         target = url
-        auth = _Bearer(token)
+        auth = _Bearer(call.token)
 
         def observe(code: str, started: float, result: ApiResult | None) -> None:
             seconds = time.monotonic() - started
-            self.observer.observe_request(workspace_id, code, seconds)
+            self.observer.observe_request(call.workspace_id, code, seconds)
             if trace is not None:
                 reason: str | None = "redirect"
                 detail = "followed: same API origin"
@@ -433,7 +285,7 @@ class ConvocoreClient:
                 log.debug(
                     "upstream request failed",
                     extra={
-                        "workspace_id": workspace_id,
+                        "workspace_id": call.workspace_id,
                         "host": self.host,
                         "path": urlsplit(target).path,
                         "reason": result.reason,
@@ -494,21 +346,6 @@ class ConvocoreClient:
                 reason="connection", detail=f"body interrupted ({detail})", cause=cause
             )
         return parse_envelope(bytes(body))
-
-
-def _object_data(result: ApiResult) -> ApiResult:
-    """A successful result whose ``data`` is not a JSON object is an ``invalid_response``."""
-    if result.ok and not isinstance(result.data, dict):
-        return ApiResult(reason="invalid_response", detail="data is not an object")
-    return result
-
-
-def _listing(result: ApiResult, field: str) -> ApiResult:
-    """One answer of a list endpoint: ``data`` must be an object whose ``field`` is a list."""
-    result = _object_data(result)
-    if result.ok and not isinstance(result.data.get(field), list):
-        return ApiResult(reason="invalid_response", detail=f"{field} is not a list")
-    return result
 
 
 def parse_envelope(body: bytes) -> ApiResult:

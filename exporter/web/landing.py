@@ -13,10 +13,10 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from .version import build_info
+from ..version import build_info
 
 if TYPE_CHECKING:
-    from .collect import Exporter, TargetView
+    from ..collect import Exporter, TargetView
 
 MAX_ROWS = 500
 

@@ -1,6 +1,7 @@
 """The server side of the API's list pagination, for the stand-ins of Convocore (the demo API
 and the benchmark's fake): one window of a list, in either of the two styles the real API
-speaks. The client side, which follows both, is :meth:`exporter.client.ConvocoreClient.list_jobs`.
+speaks. The client side, which follows both, is
+:meth:`exporter.convocore.api.ConvocoreClient.list_jobs`.
 """
 
 from __future__ import annotations

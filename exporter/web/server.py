@@ -23,25 +23,26 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import __version__
-from .collect import Exporter
-from .config import is_identifier
-from .debug import probe_report
-from .exposition import (
+from .. import __version__
+from ..collect import Exporter
+from ..config import is_identifier
+from ..convocore.trace import ProbeTrace
+from ..exposition.negotiation import accepts_gzip, wants_openmetrics
+from ..exposition.writer import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     Family,
     iter_exposition,
 )
+from .auth import WWW_AUTHENTICATE
+from .debug import probe_report
+from .httpserver import TLSThreadingHTTPServer
 from .landing import landing_page
-from .negotiation import accepts_gzip, wants_openmetrics
+from .ratelimit import TokenBucket
 from .stoppable import PromptShutdownMixin
-from .trace import ProbeTrace
-from .web.auth import WWW_AUTHENTICATE
-from .web.httpserver import TLSThreadingHTTPServer
-from .web.ratelimit import TokenBucket
 
-log = logging.getLogger(__name__)
+# Named as before the package was regrouped, so that log filters keep working.
+log = logging.getLogger("exporter.server")
 
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 _MIN_DEADLINE = 0.1

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from .model import Job
-from .pages import EMPTY_RULE, PageStats
+from ..convocore.model import Job
+from ..convocore.pages import EMPTY_RULE, PageStats
 
 PREFIX = "convocore_crawler_"
 JOB_LABELS: tuple[str, ...] = ("workspace_id", "job_id")

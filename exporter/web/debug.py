@@ -6,9 +6,9 @@ down, then the metrics the probe would have served.
 
 from __future__ import annotations
 
-from . import metrics
-from .exposition import Family, write_text
-from .trace import ProbeTrace
+from ..convocore.trace import ProbeTrace
+from ..exposition import metrics
+from ..exposition.writer import Family, write_text
 
 EXPLAIN: dict[str, str] = {
     "unauthorized": "the API refused the workspace secret (HTTP 401): check this workspace's token",

@@ -20,9 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..web.httpserver import log_request_error
+from ..web.stoppable import PromptShutdownMixin
 from . import paging
-from .stoppable import PromptShutdownMixin
-from .web.httpserver import log_request_error
 
 DEMO_WORKSPACE = "ws-demo"
 DEMO_TOKEN = "vg_demo_secret_token"  # noqa: S105 - the simulator's own, not a real secret

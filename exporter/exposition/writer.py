@@ -14,7 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.registry import Collector
+
+from .metrics import MetricDef
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -167,6 +170,16 @@ def write_text(families: Iterable[Family]) -> bytes:
 
 def write_openmetrics(families: Iterable[Family]) -> bytes:
     return b"".join(iter_exposition(families, openmetrics=True))
+
+
+def counter(definition: MetricDef, registry: CollectorRegistry) -> Counter:
+    """A prometheus_client counter for one of our definitions, in ``registry``."""
+    return Counter(definition.name, definition.help, definition.labels, registry=registry)
+
+
+def gauge(definition: MetricDef, registry: CollectorRegistry) -> Gauge:
+    """A prometheus_client gauge for one of our definitions, in ``registry``."""
+    return Gauge(definition.name, definition.help, definition.labels, registry=registry)
 
 
 def from_client_collector(collector: Collector) -> list[Family]:
