@@ -101,7 +101,7 @@ def _record(rt: Runtime, ws: Workspace, result: ApiResult) -> None:
             listing.error = result.reason or "invalid_response"
             listing.failed = result
             if listing.failing_since is None:
-                listing.failing_since = time.monotonic()
+                listing.failing_since = rt.clock()
         after = listing.error
     fields: dict[str, object] = {"workspace_id": ws.id}
     if after is not None and after != before:
@@ -120,7 +120,7 @@ def outcomes(
     rt: Runtime, targets: list[Target], trace: ProbeTrace | None = None
 ) -> dict[Key, Outcome]:
     """The outcome of each discovered target, from its workspace's listing."""
-    now = time.monotonic()
+    now = rt.clock()
     result: dict[Key, Outcome] = {}
     expired: dict[str, bool] = {}
     for target in targets:

@@ -44,7 +44,9 @@ class Exporter:
     ) -> None:
         self.own = OwnMetrics()
         self.sharding = targets.Sharding(shard, total_shards)
-        self._clock = clock  # when page stats are due; tests move it instead of sleeping
+        # When page stats are due and how long a listing has failed; tests move it instead
+        # of sleeping.
+        self._clock = clock
         self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()
         self._process_collectors = process_collectors or []

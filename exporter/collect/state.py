@@ -64,7 +64,7 @@ class Listing:
     last_success: float | None = None
     error: str | None = None  # why the last listing failed; None while it answers
     failed: ApiResult | None = None  # ... and that failed result, for the log
-    failing_since: float | None = None  # monotonic time of the first failure in a row
+    failing_since: float | None = None  # Runtime.clock time of the first failure in a row
     expired: bool = False  # failing for longer than discover_grace_period (logged once)
 
 
