@@ -82,7 +82,7 @@ def test_a_hung_get_job_delays_only_its_own_pages_read(fake, start_exporter):
     ],
     ids=["timeout", "deadline"],
 )
-def test_a_hung_job_costs_one_deadline_not_every_scrape(
+def test_a_hung_job_costs_one_deadline_not_every_scrape(  # noqa: PLR0917
     fake, start_exporter, captured_logs, api, seconds, reason
 ):
     fake.set_jobs(WS, {j: full_job(j, WS) for j in ("ok", "hung")})
