@@ -105,12 +105,13 @@ def _record(rt: Runtime, ws: Workspace, result: ApiResult) -> None:
         after = listing.error
     fields: dict[str, object] = {"workspace_id": ws.id}
     if after is not None and after != before:
+        fields["reason"] = after
         if result.cause is not None:
             fields.update(host=rt.client.host, cause=result.cause, detail=result.detail)
         log.warning(
             "job listing failed; the discovered jobs keep the last listing for up to "
             "discover_grace_period",
-            extra={**fields, "reason": after, "discover_grace_period": ws.discover_grace_period},
+            extra={**fields, "discover_grace_period": ws.discover_grace_period},
         )
     elif after is None and before is not None:
         log.info("job listing answers again", extra={**fields, "previous_reason": before})

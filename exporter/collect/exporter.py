@@ -44,8 +44,8 @@ class Exporter:
     ) -> None:
         self.own = OwnMetrics()
         self.sharding = targets.Sharding(shard, total_shards)
-        # When page stats are due and how long a listing has failed; tests move it instead
-        # of sleeping.
+        # When page stats are due, how long a listing has failed, the outage backoff's
+        # pauses; tests move it instead of sleeping.
         self._clock = clock
         self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()

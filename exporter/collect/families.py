@@ -178,6 +178,7 @@ def exporter_families(
         backoff = rt.backoffs.get(ws.id)
         until = backoff.wall_until if backoff is not None and backoff.until > now else 0.0
         rt.own.backoff_until.labels(ws.id).set(until)
+    rt.own.show_outage_state(rt.client.transport.outage.current())
     own = from_client_collector(rt.own.registry)
     duration = family(metrics.SCRAPE_DURATION)
     families = [build, *job_families, *discovery_families(rt), *own, duration]

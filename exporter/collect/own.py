@@ -13,6 +13,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Histogram
 
 from ..config import Config
+from ..convocore import outage
 from ..exposition import metrics
 from ..exposition.writer import counter, gauge
 
@@ -32,12 +33,19 @@ class OwnMetrics:
             buckets=metrics.API_DURATION_BUCKETS,
         )
         self.backoff_until = gauge(metrics.BACKOFF_UNTIL, self.registry)
+        self.outage_state = gauge(metrics.API_OUTAGE_STATE, self.registry)
+        for state in outage.STATES:
+            self.outage_state.labels(state).set(1 if state == "normal" else 0)
         self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
         self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
 
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
         self.api_requests.labels(workspace_id, code).inc()
         self.api_duration.labels(workspace_id).observe(seconds)
+
+    def show_outage_state(self, current: str) -> None:
+        for state in outage.STATES:
+            self.outage_state.labels(state).set(1 if state == current else 0)
 
     def count_error(self, workspace_id: str, reason: str) -> None:
         self.api_errors.labels(workspace_id, reason).inc()

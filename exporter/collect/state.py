@@ -131,7 +131,7 @@ class Runtime:
         self.config = config
         self.own = own
         self.clock = clock  # for the page-stats intervals; tests move it instead of sleeping
-        self.client = ConvocoreClient(config.api, own)
+        self.client = ConvocoreClient(config.api, own, clock=clock)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
         )
@@ -160,11 +160,13 @@ class Runtime:
     def carry_over(self, old: Runtime) -> None:
         """Keep what ``old`` (the config before a reload) learned of the workspaces this config
         reads from the same API: the jobs (so finished ones are not fetched again), discovery
-        listings, rate-limit backoffs and page totals (unless the page cap changed). A new
-        token for a workspace keeps them too: the data is the workspace's, not the token's.
-        Copies, since fetches of the old config may still finish and update its own."""
+        listings, rate-limit and outage backoffs, overdue fetches and page totals (unless the
+        page cap changed). A new token for a workspace keeps them too: the data is the
+        workspace's, not the token's. Copies, since fetches of the old config may still finish
+        and update its own."""
         if old.config.api.base_url != self.config.api.base_url:
             return
+        self.client.transport.outage = old.client.transport.outage
         same_cap = {
             ws_id
             for ws_id, ws in self.workspaces.items()

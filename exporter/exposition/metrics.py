@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from ..convocore import outage
 from ..convocore.model import Job
 from ..convocore.pages import EMPTY_RULE, PageStats
 
@@ -354,6 +355,16 @@ BACKOFF_UNTIL = MetricDef(
     ("workspace_id",),
     "the exporter (`Retry-After`, else exponential backoff with jitter)",
 )
+API_OUTAGE_STATE = MetricDef(
+    PREFIX + "api_outage_state",
+    "gauge",
+    "1 for the state of the outage backoff of the API host, 0 for the others: normal (every "
+    "request sent), backoff (none sent until the next probe), probing (a few sent, more as "
+    "they succeed).",
+    ("state",),
+    f"the exporter (after {outage.THRESHOLD} requests in a row without a usable answer; see "
+    "docs/reliability.md)",
+)
 DROPPED_JOBS = MetricDef(
     PREFIX + "dropped_jobs_total",
     "counter",
@@ -411,6 +422,7 @@ ALL: list[MetricDef] = [
     API_REQUESTS,
     API_DURATION,
     BACKOFF_UNTIL,
+    API_OUTAGE_STATE,
     DROPPED_JOBS,
     RELOAD_SUCCESS,
     RELOAD_TIME,
