@@ -10,7 +10,7 @@ stay on the fast writer alone.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..config import Config
 from ..convocore import outage
@@ -38,6 +38,8 @@ class OwnMetrics:
             self.outage_state.labels(state).set(1 if state == "normal" else 0)
         self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
         self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
+        self._dropped: set[str] = set()  # the workspaces with a series of each counter
+        self._truncated: set[str] = set()
 
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
         self.api_requests.labels(workspace_id, code).inc()
@@ -54,15 +56,28 @@ class OwnMetrics:
         """A new config is in force: the series that belong to the old one go.
 
         The backoff gauge, the ``max_jobs`` drop counter and the page-stats truncation counter
-        describe the config's workspaces (the two counters start again at 0, as their
-        bookkeeping does); request and error counters keep counting across reloads.
+        describe the config's workspaces: a workspace that left the config (or turned the
+        feature off) loses its series, one that stays keeps counting (a counter never goes
+        back), as request and error counters do across reloads.
         """
         self.backoff_until.clear()
-        self.dropped_jobs.clear()
-        self.page_stats_truncated.clear()
         for ws in config.workspaces:
             self.backoff_until.labels(ws.id).set(0)
-            if ws.max_jobs is not None:
-                self.dropped_jobs.labels(ws.id)
-            if ws.page_stats:
-                self.page_stats_truncated.labels(ws.id)
+        _keep_series(
+            self.dropped_jobs, self._dropped, {ws.id for ws in config.workspaces if ws.max_jobs}
+        )
+        _keep_series(
+            self.page_stats_truncated,
+            self._truncated,
+            {ws.id for ws in config.workspaces if ws.page_stats},
+        )
+
+
+def _keep_series(family: Counter, have: set[str], wanted: set[str]) -> None:
+    """The per-workspace series of ``family``: exactly ``wanted`` (``have`` tracks them)."""
+    for ws_id in have - wanted:
+        family.remove(ws_id)
+    for ws_id in wanted - have:
+        family.labels(ws_id)
+    have.clear()
+    have.update(wanted)

@@ -160,10 +160,10 @@ class Runtime:
     def carry_over(self, old: Runtime) -> None:
         """Keep what ``old`` (the config before a reload) learned of the workspaces this config
         reads from the same API: the jobs (so finished ones are not fetched again), discovery
-        listings, rate-limit and outage backoffs, overdue fetches and page totals (unless the
-        page cap changed). A new token for a workspace keeps them too: the data is the
-        workspace's, not the token's. Copies, since fetches of the old config may still finish
-        and update its own."""
+        listings, rate-limit and outage backoffs, overdue fetches, the jobs ``max_jobs`` left
+        out and page totals (unless the page cap changed). A new token for a workspace keeps
+        them too: the data is the workspace's, not the token's. Copies, since fetches of the
+        old config may still finish and update its own."""
         if old.config.api.base_url != self.config.api.base_url:
             return
         self.client.transport.outage = old.client.transport.outage
@@ -178,6 +178,7 @@ class Runtime:
             self.states = {k: replace(v) for k, v in old.states.items() if k[0] in self.workspaces}
             self.listings = {k: v for k, v in old.listings.items() if k in self.workspaces}
             self.backoffs = {k: replace(v) for k, v in old.backoffs.items() if k in self.workspaces}
+            self.dropped = {k: set(v) for k, v in old.dropped.items() if k in self.workspaces}
             kept = self.workspaces
             self.overdue = {k: v for k, v in old.overdue.items() if _workspace_of(k) in kept}
             self.pages = {k: replace(v) for k, v in old.pages.items() if k[0] in same_cap}
