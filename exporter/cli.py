@@ -10,9 +10,11 @@ import signal
 import socket
 import ssl
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 from . import __version__, logs
@@ -28,7 +30,7 @@ from .durations import DurationError, parse_duration
 from .exposition import metrics
 from .exposition.writer import Family, write_text
 from .reloader import Reloader, WebReload
-from .version import build_info
+from .version import PROGRAM, build_info
 from .web.config import WebConfig, WebConfigError, load_web_config
 from .web.limits import Limits, Slots
 from .web.ratelimit import TokenBucket
@@ -41,11 +43,48 @@ DEFAULT_LISTEN = f":{DEFAULT_PORT}"
 DEFAULT_CONFIG = "config.yaml"
 LOG_LEVELS = ("debug", "info", "warn", "error")
 
-NO_CONFIG = (
-    f"no config file: {DEFAULT_CONFIG} does not exist. Copy config.example.yaml to "
-    f"{DEFAULT_CONFIG} or pass --config.file PATH; or run with --demo to try the exporter "
-    "against a simulated Convocore API."
+EXAMPLE_CONFIG = "config.example.yaml"  # beside this module, in the package
+NO_CONFIG_HINT = (
+    f"write an example with: {PROGRAM} --config.example > {DEFAULT_CONFIG} (then put in your "
+    "workspace and job ids and set CONVOCORE_TOKEN), or pass --config.file PATH, or run with "
+    "--demo to try the exporter against a simulated Convocore API"
 )
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the config, a file or the runtime failed; or --once found a job down
+EXIT_USAGE = 2  # the command line itself is wrong (argparse's own status)
+# Each exit status, when it is given and what is printed then: the table of
+# docs/configuration.md is generated from this, and tests/test_cli.py runs every case.
+EXIT_STATUSES = (
+    (
+        EXIT_OK,
+        "the server stopped on SIGTERM or SIGINT; `--once` with every job up; "
+        "`--config.check` of a valid file; `--help`, `--version`, `--config.example`",
+        "what was asked for on stdout (the metrics of `--once`, the `OK` of `--config.check`); "
+        "log lines on stderr",
+    ),
+    (
+        EXIT_FAILURE,
+        "a config failure: the config file (the default `config.yaml` or the `--config.file` "
+        "given) or the `--web.config.file` is missing, unreadable or refused; a runtime "
+        "failure: a listen address cannot be bound; `--once` with a job down (its metrics are "
+        "printed all the same)",
+        "one `level=error` log line in the `--log.format`, naming the file, key or address; "
+        "for `--config.check`, the error as a plain line on stderr",
+    ),
+    (
+        EXIT_USAGE,
+        "a usage error: an unknown flag, a flag value that cannot be read (a duration, an "
+        "address, a path, a level, a format), `--shard` outside 0 to `--total-shards` - 1",
+        "the usage and the error on stderr, as argparse writes them (the log format is not "
+        "known yet)",
+    ),
+)
+
+
+def example_config() -> str:
+    """The example config file shipped in the package (``--config.example``)."""
+    return resources.files(__package__).joinpath(EXAMPLE_CONFIG).read_text(encoding="utf-8")
 
 
 def _duration(text: str) -> float:
@@ -119,7 +158,23 @@ def shown_default(action: argparse.Action) -> str | None:
 
 class _Formatter(argparse.HelpFormatter):
     """Shows a default only where there is one, as the user would write it, never
-    ``(default: None)``."""
+    ``(default: None)``; wraps lines at spaces only, so a flag or a header name
+    (``X-Prometheus-Scrape-Timeout-Seconds``) is never cut in two."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        text = " ".join(text.split())
+        return textwrap.fill(
+            text,
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
 
     def _get_help_string(self, action: argparse.Action) -> str:
         notes = []
@@ -149,9 +204,26 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class _ExampleAction(argparse.Action):
+    """``--config.example``: the example config file on stdout, then exit."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print an example config file on stdout and exit",
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        sys.stdout.write(example_config())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="convocore-crawler-exporter",
+        prog=PROGRAM,
         description="Prometheus exporter for Convocore web-crawler jobs.",
         formatter_class=_Formatter,
     )
@@ -168,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the config file, print OK or the error, and exit",
     )
+    parser.add_argument("--config.example", action=_ExampleAction)
     parser.add_argument(
         "--config.auto-reload-interval",
         dest="auto_reload_interval",
@@ -315,11 +388,11 @@ def _check(args: argparse.Namespace) -> int:
             load_web_config(args.web_config)
     except (ConfigError, WebConfigError) as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print("OK")
-    return 0
+    return EXIT_OK
 
 
 def _once(exporter: Exporter, args: argparse.Namespace) -> int:
@@ -335,21 +408,29 @@ def _once(exporter: Exporter, args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if down:
         log.error("a job is down", extra={"down_jobs": down})
-        return 1
-    return 0
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the exporter. An error that keeps it from starting is one plain line on stderr
-    (exit 1; exit 2 for wrong usage), like the output of ``--config.check``."""
-    args = build_parser().parse_args(argv)
-    logs.setup("warning" if args.log_level == "warn" else args.log_level, args.log_format)
+    """Runs the exporter and returns its exit status: ``EXIT_USAGE`` (2) when the command line
+    is wrong (argparse's own message, before any log line), ``EXIT_FAILURE`` (1) when the
+    config, a file or the runtime fails (one log line in the chosen format), else
+    ``EXIT_OK``. ``--config.check`` prints its verdict plainly, as ``promtool check`` does."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.total_shards < 1 or not 0 <= args.shard < args.total_shards:
-        print("--shard must be from 0 to --total-shards - 1", file=sys.stderr)
-        return 2
+        parser.error("--shard must be from 0 to --total-shards - 1, and --total-shards at least 1")
+    logs.setup("warning" if args.log_level == "warn" else args.log_level, args.log_format)
     if _missing_default_config(args):
-        print(NO_CONFIG, file=sys.stderr)
-        return 2
+        if args.config_check:
+            print(
+                f"no config file: {DEFAULT_CONFIG} does not exist; {NO_CONFIG_HINT}",
+                file=sys.stderr,
+            )
+        else:
+            log.error("no config file", extra={"file": DEFAULT_CONFIG, "hint": NO_CONFIG_HINT})
+        return EXIT_FAILURE
     if args.config_check:
         return _check(args)
     listen: list[tuple[str, int]] = args.listen or [_listen_address(DEFAULT_LISTEN)]
@@ -359,8 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             web = load_web_config(args.web_config)
         except WebConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 1
+            log.error("web config refused", extra={"error": str(exc)})
+            return EXIT_FAILURE
 
     # The demo API is bound (an ephemeral loopback port, for the config to point at) but
     # serves nothing until every listener of the exporter is bound.
@@ -368,8 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = _load(args, demo.base_url if demo else None)
     except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+        log.error("config refused", extra={"error": str(exc)})
+        return EXIT_FAILURE
     for warning in config.warnings:
         log.warning(warning)
 
@@ -452,11 +533,12 @@ def _serve(
         try:
             servers.append(ExporterServer(address, exporter, options, holder, slots))
         except OSError as exc:
-            print(
-                f"cannot listen on {show_address(address)}: {exc.strerror or exc}", file=sys.stderr
+            log.error(
+                "cannot listen",
+                extra={"address": show_address(address), "error": exc.strerror or str(exc)},
             )
             close_all()
-            return 1
+            return EXIT_FAILURE
 
     if demo is not None:
         demo.start()
@@ -502,4 +584,4 @@ def _serve(
         signal.set_wakeup_fd(-1)
         wake_read.close()
         wake_write.close()
-    return 0
+    return EXIT_OK

@@ -1,8 +1,8 @@
-"""Generates the reference sections of README.md from the code, so they cannot drift.
+"""Generates the reference tables of the docs from the code, so they cannot drift.
 
-``python -m exporter.docs`` rewrites the parts of README.md between the markers
+``python -m exporter.docs`` rewrites, in each file of ``FILES``, the parts between the markers
 ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``; ``--check`` exits non-zero
-when they are out of date (the test suite runs the same check).
+when one is out of date (the test suite runs the same check).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from .cli import build_parser, shown_default
+from .cli import EXIT_STATUSES, build_parser, shown_default
 from .exposition import metrics
+from .web.debug import EXPLAIN
 
 
 def metrics_table() -> str:
@@ -53,35 +55,60 @@ def flags_table() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"metrics": metrics_table, "flags": flags_table}
+def exit_statuses_table() -> str:
+    lines = ["| status | when | what is printed |", "|---|---|---|"]
+    for status, when, printed in EXIT_STATUSES:
+        lines.append(f"| {status} | {when} | {printed} |")
+    return "\n".join(lines)
 
 
-def render(text: str) -> str:
-    for name, produce in SECTIONS.items():
+def reasons_table() -> str:
+    lines = ["| `reason` | the debug report says |", "|---|---|"]
+    for reason in metrics.REASONS:
+        lines.append(f"| `{reason}` | {EXPLAIN[reason]} |")
+    return "\n".join(lines)
+
+
+# Each generated table, by the file (relative to the repository root) that holds it.
+FILES: dict[str, dict[str, Callable[[], str]]] = {
+    "docs/configuration.md": {"flags": flags_table, "exit-statuses": exit_statuses_table},
+    "docs/metrics.md": {"metrics": metrics_table},
+    "docs/troubleshooting.md": {"reasons": reasons_table},
+}
+
+
+def render(text: str, sections: dict[str, Callable[[], str]], name: str = "the file") -> str:
+    """``text`` with each of ``sections`` regenerated; ValueError when a marker is missing."""
+    for section, produce in sections.items():
         pattern = re.compile(
-            rf"(<!-- generated:{name} -->\n)(?:.*?\n)?(<!-- /generated:{name} -->)", re.DOTALL
+            rf"(<!-- generated:{section} -->\n)(?:.*?\n)?(<!-- /generated:{section} -->)",
+            re.DOTALL,
         )
         if not pattern.search(text):
-            raise ValueError(f"README.md has no generated:{name} section")
+            raise ValueError(f"{name} has no generated:{section} section")
         text = pattern.sub(lambda m, p=produce: m.group(1) + p() + "\n" + m.group(2), text)  # type: ignore[misc]
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail when README.md is stale")
-    parser.add_argument("--readme", default="README.md")
+    parser.add_argument("--check", action="store_true", help="fail when a table is stale")
+    parser.add_argument("--root", default=".", help="the repository root (default: .)")
     args = parser.parse_args(argv)
-    path = Path(args.readme)
-    current = path.read_text(encoding="utf-8")
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print(f"{path} is out of date: run python -m exporter.docs", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(wanted, encoding="utf-8")
-    return 0
+    stale = []
+    for name, sections in FILES.items():
+        path = Path(args.root, name)
+        current = path.read_text(encoding="utf-8")
+        wanted = render(current, sections, name)
+        if wanted == current:
+            continue
+        if args.check:
+            stale.append(name)
+        else:
+            path.write_text(wanted, encoding="utf-8")
+    for name in stale:
+        print(f"{name} is out of date: run python -m exporter.docs", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Shown by ``--version``, on the landing page and as labels of the build-info metr
 
 The revision and build date come from, in order: the environment variables
 ``CONVOCORE_EXPORTER_REVISION`` / ``CONVOCORE_EXPORTER_BUILD_DATE`` (an image sets them from
-build arguments), a file ``_build.json`` next to this module written when a package is built
-(``{"revision": "...", "build_date": "..."}``), ``git`` when running from a checkout of the
-source (the commit and its date), else ``unknown``.
+build arguments), ``git`` when running from a checkout of the source (the commit and its
+date), a file ``_build.json`` next to this module that ``setup.py`` writes into a package
+built from a git checkout (``{"revision": "...", "build_date": "..."}``, kept by a wheel built
+from that sdist), else ``unknown``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _from_git() -> dict[str, str]:
 @functools.cache
 def build_info() -> BuildInfo:
     found: dict[str, str] = {}
-    for source in (_from_git, _from_stamp):  # later sources win
+    for source in (_from_stamp, _from_git):  # later sources win
         found.update(source())
     env = {
         "revision": os.environ.get("CONVOCORE_EXPORTER_REVISION", ""),

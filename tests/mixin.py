@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -23,6 +26,8 @@ PROMETHEUS_SD_CONFIG = PROMETHEUS_DIR / "prometheus-sd.yml"
 ALERTMANAGER_CONFIG = PROMETHEUS_DIR / "alertmanager.yml"
 GRAFANA_DIR = ROOT / "grafana"
 DASHBOARD = GRAFANA_DIR / "dashboards" / "convocore-crawler.json"
+MIXIN_DIR = ROOT / "mixin"
+RENDER_SCRIPT = ROOT / "scripts" / "render_mixin.py"
 
 # The credit budget: a constant series set in rules.yml, never served by the exporter.
 BUDGET_SERIES = "convocore_crawler_credit_budget"
@@ -30,6 +35,16 @@ BUDGET_SERIES = "convocore_crawler_credit_budget"
 _RECORDED_NAME = re.compile(r"\b[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_:]*[a-zA-Z0-9_]")
 _EXPORTER_NAME = re.compile(r"\bconvocore_crawler_[a-z0-9_]+\b")
 _RANGE = re.compile(r"\[([^\]]*)\]")
+
+
+@cache
+def renderer() -> ModuleType:
+    """scripts/render_mixin.py, which renders the mixin into the files above."""
+    spec = importlib.util.spec_from_file_location("render_mixin", RENDER_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_yaml(path: Path) -> Any:

@@ -348,7 +348,7 @@ class Soak:
         self.world = World(self.fake)
         self.token_file = workdir / "token"
         self.token_file.write_text(TOKENS[0] + "\n")
-        self.config = workdir / "config.yml"
+        self.config = workdir / "config.yaml"
         self.config.write_text(config_text(self.fake.base_url, self.token_file, valid=True))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -55,6 +57,7 @@ def test_help_documents_every_flag_with_defaults_as_written():
     for flag in (
         "--config.file",
         "--config.check",
+        "--config.example",
         "--web.listen-address",
         "--web.telemetry-path",
         "--web.config.file",
@@ -84,22 +87,42 @@ def test_help_documents_every_flag_with_defaults_as_written():
     assert "(default: False)" not in result.stdout
 
 
-def test_the_example_config_passes_config_check_once_the_token_is_set():
-    example = str(ROOT / "config.example.yaml")
-    result = run("--config.check", "--config.file", example, env={"CONVOCORE_TOKEN": TOKEN})
+@pytest.mark.parametrize("columns", ["40", "60", "80", "120"])
+def test_help_wraps_at_spaces_only(columns):
+    from exporter.cli import build_parser
+
+    result = run("--help", env={"COLUMNS": columns})
+    assert result.returncode == 0
+    words = set(result.stdout.split())
+    assert "X-Prometheus-Scrape-Timeout-Seconds" in words
+    for action in build_parser()._actions:
+        for word in (action.help or "").split():
+            assert word in words, (columns, word)
+        for flag in action.option_strings:
+            assert flag in result.stdout
+
+
+def test_the_example_config_passes_config_check_once_the_token_is_set(tmp_path):
+    printed = run("--config.example", cwd=tmp_path)
+    assert (printed.returncode, printed.stderr) == (0, "")
+    assert printed.stdout == (ROOT / "exporter" / "config.example.yaml").read_text()
+    example = tmp_path / "config.yaml"
+    example.write_text(printed.stdout)
+    result = run("--config.check", cwd=tmp_path, env={"CONVOCORE_TOKEN": TOKEN})
     assert (result.returncode, result.stdout, result.stderr) == (0, "OK\n", "")
     unset = {k: v for k, v in os.environ.items() if k != "CONVOCORE_TOKEN"}
     result = subprocess.run(
-        [sys.executable, "-m", "exporter", "--config.check", "--config.file", example],
+        [sys.executable, "-m", "exporter", "--config.check"],
         capture_output=True,
         text=True,
         timeout=60,
-        env=unset,
+        env={**unset, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
         check=False,
     )
     assert result.returncode == 1
     assert result.stderr == (
-        f"{example}: workspaces[0].token: environment variable CONVOCORE_TOKEN is not set\n"
+        "config.yaml: workspaces[0].token: environment variable CONVOCORE_TOKEN is not set\n"
     )
 
 
@@ -117,15 +140,133 @@ def test_one_name_for_the_config_file_everywhere():
             assert other_name not in path.read_text(errors="replace"), name
 
 
-def test_without_a_config_file_one_message_names_the_flags(tmp_path):
+NO_CONFIG_HINT = (
+    "write an example with: convocore-crawler-exporter --config.example > config.yaml (then "
+    "put in your workspace and job ids and set CONVOCORE_TOKEN), or pass --config.file PATH, "
+    "or run with --demo to try the exporter against a simulated Convocore API"
+)
+TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def test_without_a_config_file_one_log_line_names_the_flags(tmp_path):
     result = run(cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr == (
-        "no config file: config.yaml does not exist. Copy config.example.yaml to config.yaml "
-        "or pass --config.file PATH; or run with --demo to try the exporter against a simulated "
-        "Convocore API.\n"
-    )
+    assert re.fullmatch(
+        rf"ts={TS} level=error logger=exporter "
+        + re.escape(f'msg="no config file" file=config.yaml hint="{NO_CONFIG_HINT}"\n'),
+        result.stderr,
+    ), result.stderr
+    result = run("--log.format", "json", cwd=tmp_path)
+    assert result.returncode == 1
+    line = json.loads(result.stderr)
+    assert re.fullmatch(TS, line.pop("ts"))
+    assert line == {
+        "level": "error",
+        "logger": "exporter",
+        "msg": "no config file",
+        "file": "config.yaml",
+        "hint": NO_CONFIG_HINT,
+    }
+    check = run("--config.check", cwd=tmp_path)
+    assert (check.returncode, check.stdout) == (1, "")
+    assert check.stderr == f"no config file: config.yaml does not exist; {NO_CONFIG_HINT}\n"
+
+
+def test_start_up_errors_are_log_lines_in_the_chosen_format(tmp_path):
+    missing = str(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workspaces:\n  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j, j]\n")
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
+    cases = [
+        (
+            ["--config.file", missing],
+            "config refused",
+            {"error": f"{missing}: cannot read the config file (No such file or directory)"},
+        ),
+        (
+            ["--config.file", str(bad)],
+            "config refused",
+            {"error": f"{bad}: workspaces[0].jobs[1]: duplicate job id 'j'"},
+        ),
+        (
+            ["--demo", "--web.config.file", str(web)],
+            "web config refused",
+            {
+                "error": f"{web}:2: basic_auth_users.prometheus: expected a bcrypt hash such as "
+                "htpasswd -nB makes ($2y$, cost, salt and hash, 60 characters), but it is too "
+                "short to be a bcrypt hash"
+            },
+        ),
+    ]
+    for args, msg, fields in cases:
+        for fmt in ("logfmt", "json"):
+            result = run(*args, "--log.format", fmt, env={"CONVOCORE_TOKEN": TOKEN})
+            assert (result.returncode, result.stdout) == (1, ""), result.stderr
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+            if fmt == "json":
+                line = json.loads(result.stderr)
+                del line["ts"]
+                assert line == {"level": "error", "logger": "exporter", "msg": msg, **fields}
+            else:
+                shown = " ".join(f'{k}="{v}"' for k, v in fields.items())
+                assert result.stderr.split(" ", 1)[1] == (
+                    f'level=error logger=exporter msg="{msg}" {shown}\n'
+                )
+            assert TOKEN not in result.stderr
+
+
+def exit_cases(tmp_path: Path) -> list[tuple[int, list[str]]]:
+    good = tmp_path / "good.yaml"
+    good.write_text("workspaces:\n  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j]\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workspaces: []\napi: {region: mars}\n")
+    missing = str(tmp_path / "missing.yaml")
+    return [
+        (0, ["--version"]),
+        (0, ["--help"]),
+        (0, ["--config.example"]),
+        (0, ["--config.check", "--config.file", str(good)]),
+        (0, ["--demo", "--once"]),
+        (1, []),  # no config.yaml in the working directory
+        (1, ["--config.check"]),
+        (1, ["--config.file", missing]),
+        (1, ["--config.check", "--config.file", missing]),
+        (1, ["--config.file", str(bad)]),
+        (1, ["--config.check", "--config.file", str(bad)]),
+        (1, ["--demo", "--web.config.file", missing]),
+        (1, ["--config.check", "--config.file", str(good), "--web.config.file", missing]),
+        (2, ["--no-such-flag"]),
+        (2, ["--scrape.timeout-offset", "5m5m"]),
+        (2, ["--web.listen-address", "nowhere"]),
+        (2, ["--web.telemetry-path", "/"]),
+        (2, ["--log.format", "xml"]),
+        (2, ["--shard", "1"]),
+        (2, ["--total-shards", "0"]),
+        (2, ["--demo", "--shard", "-1"]),
+    ]
+
+
+def test_exit_statuses_are_those_documented(tmp_path):
+    """2 when the command line is wrong, 1 when the config, a file or the runtime fails
+    (listening and --once's down jobs are tested above), 0 otherwise."""
+    from exporter.cli import EXIT_STATUSES
+
+    cases = exit_cases(tmp_path)
+    assert {status for status, _ in cases} == {status for status, _, _ in EXIT_STATUSES}
+    for status, args in cases:
+        result = run(*args, cwd=tmp_path, env={"CONVOCORE_TOKEN": TOKEN})
+        assert result.returncode == status, (args, result.stderr)
+        if status == 2:
+            assert result.stderr.startswith("usage: convocore-crawler-exporter "), args
+            assert result.stderr.splitlines()[-1].startswith(
+                "convocore-crawler-exporter: error: "
+            ), args
+            assert "level=" not in result.stderr
+        elif status == 1 and "--config.check" not in args:
+            (line,) = result.stderr.splitlines()
+            assert " level=error logger=exporter msg=" in line, args
 
 
 def test_config_check(tmp_path):
@@ -442,8 +583,23 @@ def test_listen_address_in_use_is_a_clear_error_and_starts_nothing():
         sock.listen()
         port = sock.getsockname()[1]
         result = run("--demo", "--web.listen-address", f"127.0.0.1:{port}")
+        as_json = run("--demo", "--web.listen-address", f"127.0.0.1:{port}", "--log.format", "json")
     assert result.returncode == 1
-    assert result.stderr == f"cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert re.fullmatch(
+        rf"ts={TS} level=error logger=exporter msg=\"cannot listen\" "
+        rf"address=127\.0\.0\.1:{port} error=\"Address already in use\"\n",
+        result.stderr,
+    ), result.stderr
+    assert as_json.returncode == 1
+    line = json.loads(as_json.stderr)
+    del line["ts"]
+    assert line == {
+        "level": "error",
+        "logger": "exporter",
+        "msg": "cannot listen",
+        "address": f"127.0.0.1:{port}",
+        "error": "Address already in use",
+    }
 
 
 def test_several_listen_addresses_and_a_telemetry_path():

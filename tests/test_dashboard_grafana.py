@@ -1,20 +1,16 @@
-"""The Grafana dashboard: current with its generator, complete, and made of valid queries."""
+"""The Grafana dashboard (rendered from mixin/): complete, and made of valid queries."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
 from .mixin import (
-    DASHBOARD,
-    GRAFANA_DIR,
     known_names,
     load_dashboard,
     metric_names_in,
@@ -28,29 +24,9 @@ from .tools import require_tool
 OFFLINE_VARIABLES = {"workspace_id": ".*", "job_id": ".*", "__rate_interval": "1m"}
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "generate_dashboard", GRAFANA_DIR / "generate_dashboard.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def dashboard() -> dict[str, Any]:
     return load_dashboard()
-
-
-def test_committed_json_is_what_the_generator_writes() -> None:
-    assert DASHBOARD.read_text(encoding="utf-8") == generator().render(), (
-        "run python grafana/generate_dashboard.py and commit the result"
-    )
-
-
-def test_generator_check_flag_agrees() -> None:
-    assert generator().main(["--check"]) == 0
 
 
 def test_variables(dashboard: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 Kubernetes: the two kustomizations (deploy/kubernetes for one replica, .../sharded for the
 StatefulSet) are resolved the way kustomize resolves plain `resources:` lists, and within each
 result the selectors, port names, ConfigMap, Secret and probes must line up. The
-PrometheusRule must hold exactly the groups of prometheus/rules.yml and alerts.yml.
+PrometheusRule must hold exactly the groups of prometheus/rules.yml and alerts.yml (all three
+are rendered from mixin/; tests/test_mixin_render.py checks they are current).
 
 Compose: every file a service mounts exists, the Prometheus config passes `promtool check
 config` laid out as the container sees it, and Grafana's provisioning points where the
@@ -11,14 +12,12 @@ volumes put things.
 """
 
 import copy
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import kubernetes_validate
@@ -296,14 +295,6 @@ def test_both_variants_share_the_configmap_and_rules_through_common() -> None:
 # The PrometheusRule -----------------------------------------------------------------------
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate", KUBERNETES / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_prometheusrule_groups_are_the_rule_files_groups() -> None:
     rules = yaml.safe_load((ROOT / "prometheus" / "rules.yml").read_text())
     alerts = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
@@ -314,46 +305,14 @@ def test_prometheusrule_groups_are_the_rule_files_groups() -> None:
     assert len(names) == len(set(names)), "group names must be unique in one PrometheusRule"
 
 
-def test_prometheusrule_file_is_what_the_generator_writes() -> None:
-    generate = load_generator()
-    text = (KUBERNETES / "common" / "prometheusrule.yaml").read_text()
-    assert text == generate.render(generate.rule_groups()), (
-        "out of date: run python3 deploy/kubernetes/generate.py"
-    )
-
-
-def test_generator_writes_readable_yaml_and_check_mode_spots_a_stale_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    generate = load_generator()
-    rules = tmp_path / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    rules:\n      - record: r:x\n        expr: |\n"
-        "          sum(x)\n          / 2\n"
-    )
-    output = tmp_path / "prometheusrule.yaml"
-    monkeypatch.setattr(generate, "RULE_FILES", (rules,))
-    monkeypatch.setattr(generate, "OUTPUT", output)
-    monkeypatch.setattr(generate, "ROOT", tmp_path)
-    output.write_text("stale\n")
-    assert generate.main(["--check"]) == 1
-    assert output.read_text() == "stale\n"
-    assert generate.main([]) == 0
-    assert generate.main(["--check"]) == 0
-    text = output.read_text()
-    # Multi-line expressions stay readable block scalars and survive the round trip.
-    assert "        - record: r:x\n          expr: |\n            sum(x)\n" in text
-    assert yaml.safe_load(text)["spec"]["groups"] == [
-        {"name": "g", "rules": [{"record": "r:x", "expr": "sum(x)\n/ 2\n"}]}
-    ]
-
-
-def test_generator_rejects_a_file_without_groups(tmp_path: Path) -> None:
-    generate = load_generator()
-    broken = tmp_path / "rules.yml"
-    broken.write_text("rules: []\n")
-    with pytest.raises(SystemExit, match=r"rules\.yml: expected a rule file"):
-        generate.rule_groups((broken,))
+def test_prometheusrule_is_valid_for_kubernetes_and_names_the_exporter() -> None:
+    (rule,) = load_yaml_documents(KUBERNETES / "common" / "prometheusrule.yaml")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"] == {
+        "name": "convocore-crawler-exporter",
+        "labels": {"app.kubernetes.io/name": "convocore-crawler-exporter"},
+    }
+    assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
 
 
 # Example exporter configs -----------------------------------------------------------------

@@ -372,6 +372,8 @@ def test_build_context_holds_what_the_builder_copies_and_nothing_secret(
             assert not excluded_by_dockerignore(relative, patterns), relative
     for private in [".git/config", ".venv/pyvenv.cfg", ".tools/usr/bin/promtool", "config.yaml"]:
         assert excluded_by_dockerignore(private, patterns), private
+    # The image runs the exporter; the monitoring mixin is for Prometheus and Grafana.
+    assert excluded_by_dockerignore("mixin/mixin.libsonnet", patterns)
 
 
 # The image's install steps, run for real -----------------------------------------------------

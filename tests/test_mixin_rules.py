@@ -13,6 +13,9 @@ import yaml
 from .mixin import (
     ALERTS,
     BUDGET_SERIES,
+    PROMETHEUS_CONFIG,
+    PROMETHEUS_SD_CONFIG,
+    ROOT,
     RULE_TESTS,
     RULES,
     alert_rules,
@@ -149,3 +152,70 @@ def test_unit_tests_feed_only_series_the_exporter_serves() -> None:
     for case in unit_tests():
         names = {series["series"].split("{", 1)[0] for series in case["input_series"]}
         assert names <= allowed, names - allowed
+
+
+def shipped_scrape_jobs() -> list[str]:
+    """The Prometheus job name of every way this repository scrapes the exporter."""
+    names = [
+        job["job_name"]
+        for path in (
+            PROMETHEUS_CONFIG,
+            PROMETHEUS_SD_CONFIG,
+            ROOT / "deploy/compose/prometheus.yml",
+        )
+        for job in load_yaml(path)["scrape_configs"]
+    ]
+    # The Prometheus Operator names a ServiceMonitor's job after the Service.
+    for service in sorted((ROOT / "deploy" / "kubernetes").rglob("service.yaml")):
+        names.append(load_yaml(service)["metadata"]["name"])
+    return names
+
+
+@pytest.mark.prometheus
+def test_exporter_down_by_default_covers_every_shipped_scrape_job(tmp_path: Path) -> None:
+    """With the default exporterSelector the alert fires for each scrape job the examples and
+    manifests define, and not for another exporter's job."""
+    promtool = require_tool("promtool")
+    jobs = shipped_scrape_jobs()
+    assert sorted(set(jobs)) == [
+        "convocore-crawler",
+        "convocore-crawler-exporter",
+        "convocore-crawler-exporter-shard",
+        "convocore-crawler-probe",
+    ]
+    others = ["node", "crawler", "my-convocore-crawler"]
+    expected = [
+        {
+            "exp_labels": {"severity": "critical", "instance": f"{job}:1", "job": job},
+            "exp_annotations": {
+                "summary": "Prometheus cannot scrape the Convocore crawler exporter.",
+                "description": f"Prometheus has failed to scrape {job}:1 (scrape job {job}) "
+                "for 5 minutes; no crawler job is being watched there.",
+            },
+        }
+        for job in sorted(set(jobs))
+    ]
+    test = {
+        "rule_files": [str(ALERTS)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'up{{instance="{job}:1",job="{job}"}}', "values": "0x10"}
+                    for job in sorted(set(jobs)) + others
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "10m",
+                        "alertname": "ConvocoreCrawlerExporterDown",
+                        "exp_alerts": expected,
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "selector_test.yml"
+    path.write_text(yaml.safe_dump(test), encoding="utf-8")
+    result = run(promtool, "test", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr

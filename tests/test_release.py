@@ -9,11 +9,13 @@ its console script has to run.
 from __future__ import annotations
 
 import email.parser
+import json
 import os
 import re
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 import zipfile
 from dataclasses import dataclass
@@ -65,6 +67,40 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(sdist, wheel, log)
 
 
+def git_head() -> tuple[str, str] | None:
+    """The commit the source tree is at and its date as the build stamps it, or None when
+    the tree is not a git checkout."""
+    if not (ROOT / ".git").exists():
+        return None
+    result = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(ROOT),
+            "log",
+            "-1",
+            "--format=%H %cd",
+            "--date=format-local:%Y%m%d-%H:%M:%S",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": "UTC"},
+        check=False,
+    )
+    out = result.stdout.split()
+    if result.returncode != 0 or len(out) != 2:
+        return None
+    if os.environ.get("SOURCE_DATE_EPOCH"):  # a reproducible build's date wins
+        seconds = int(os.environ["SOURCE_DATE_EPOCH"])
+        return out[0], time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(seconds))
+    return out[0], out[1]
+
+
+GIT_HEAD = git_head()
+# What the wheel holds besides the modules.
+DATA_FILES = {"exporter/config.example.yaml"}
+
+
 def source_files() -> set[str]:
     return {
         p.relative_to(ROOT).as_posix()
@@ -107,14 +143,40 @@ def test_sdist_holds_the_package_and_the_documents_and_nothing_private(built: Bu
         members = [m.name for m in tar.getmembers()]
     assert all(m.startswith(prefix) or m == prefix.rstrip("/") for m in members)
     files = {m[len(prefix) :] for m in members if m.startswith(prefix)} - {""}
-    for document in ["README.md", "LICENSE", "CHANGELOG.md", "config.example.yaml"]:
+    for document in ["README.md", "LICENSE", "CHANGELOG.md", "exporter/config.example.yaml"]:
         assert document in files
+    assert "setup.py" in files  # the build hook, so that a wheel can be built from the sdist
     assert source_files() <= files
+    assert ("exporter/_build.json" in files) is (GIT_HEAD is not None)
     private = {".venv", ".tools", "dist", ".git", "build", "node_modules", "__pycache__"}
     leaked = sorted(f for f in files if private & set(f.split("/")) or f.endswith(".pyc"))
     assert leaked == []
     # The test suite needs the whole repository; half of it would only mislead.
     assert not any(f.startswith("tests/") for f in files)
+    # The monitoring mixin and its renderer, whole.
+    mixin = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mixin").rglob("*") if p.is_file()}
+    assert len(mixin) >= 7
+    assert mixin <= files
+    assert "scripts/render_mixin.py" in files
+
+
+def test_the_sdist_alone_renders_the_mixin_with_other_settings(
+    built: Built, tmp_path: Path
+) -> None:
+    with tarfile.open(built.sdist) as tar:
+        tar.extractall(tmp_path, filter="data")
+    (source,) = tmp_path.iterdir()
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "scripts/render_mixin.py", "--out", str(out), "--set", "creditBudget=7"],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "expr: vector(7)\n" in (out / "rules.yml").read_text()
 
 
 def test_wheel_holds_every_module_and_the_license(built: Built) -> None:
@@ -124,7 +186,8 @@ def test_wheel_holds_every_module_and_the_license(built: Built) -> None:
         license_text = wheel.read(
             f"{DIST_NAME}-{exporter.__version__}.dist-info/licenses/LICENSE"
         ).decode()
-    assert {n for n in names if n.startswith("exporter/")} == source_files()
+    stamp = {"exporter/_build.json"} if GIT_HEAD is not None else set()
+    assert {n for n in names if n.startswith("exporter/")} == source_files() | DATA_FILES | stamp
     assert license_text == (ROOT / "LICENSE").read_text()
     assert "Apache License\n                           Version 2.0, January 2004" in license_text
     message = email.parser.BytesParser().parsebytes(metadata)
@@ -225,3 +288,107 @@ def test_installed_demo_once_exports_every_demo_job(installed: Path) -> None:
         if name == "convocore_crawler_up"
     }
     assert up == {(DEMO_WORKSPACE, job_id): 1.0 for job_id in DEMO_NAMES}
+
+
+def test_a_first_run_in_an_empty_directory(
+    installed: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A pip user has no repository: the example config comes from the installed package and
+    passes --config.check once the token is set."""
+    empty = tmp_path_factory.mktemp("first-run")
+    env = {k: v for k, v in os.environ.items() if k != "CONVOCORE_TOKEN"}
+
+    def exporter(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(installed / SCRIPT), *args],
+            cwd=empty,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, **extra},
+            check=False,
+        )
+
+    started = exporter()
+    assert (started.returncode, started.stdout) == (1, "")
+    assert "--config.example > config.yaml" in started.stderr
+    printed = exporter("--config.example")
+    assert (printed.returncode, printed.stderr) == (0, "")
+    assert printed.stdout == (ROOT / "exporter" / "config.example.yaml").read_text()
+    (empty / "config.yaml").write_text(printed.stdout)
+    assert sorted(p.name for p in empty.iterdir()) == ["config.yaml"]
+    unset = exporter("--config.check")
+    assert (unset.returncode, unset.stdout, unset.stderr) == (
+        1,
+        "",
+        "config.yaml: workspaces[0].token: environment variable CONVOCORE_TOKEN is not set\n",
+    )
+    checked = exporter("--config.check", CONVOCORE_TOKEN="vg_first_run")
+    assert (checked.returncode, checked.stdout, checked.stderr) == (0, "OK\n", "")
+
+
+# The revision and build date stamped at build time ------------------------------------------
+
+
+needs_git = pytest.mark.skipif(GIT_HEAD is None, reason="the source tree is not a git checkout")
+
+
+@needs_git
+def test_the_installed_wheel_shows_the_revision_and_date_it_was_built_from(
+    installed: Path,
+) -> None:
+    assert GIT_HEAD is not None
+    revision, date = GIT_HEAD
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOCORE_EXPORTER_")}
+    result = subprocess.run(
+        [str(installed / SCRIPT), "--version"],
+        cwd=installed.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        f"{SCRIPT}, version {exporter.__version__} (revision: {revision})",
+        f"  build date: {date}",
+    ]
+    once = subprocess.run(
+        [str(installed / SCRIPT), "--demo", "--once"],
+        cwd=installed.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert once.returncode == 0, once.stderr
+    build = [
+        dict(labels)
+        for (name, labels) in parse_exposition(once.stdout)
+        if name == "convocore_crawler_exporter_build_info"
+    ]
+    assert [(b["version"], b["revision"]) for b in build] == [(exporter.__version__, revision)]
+
+
+@needs_git
+def test_a_wheel_built_from_the_sdist_keeps_the_stamp(
+    built: Built, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    assert GIT_HEAD is not None
+    revision, date = GIT_HEAD
+    out = tmp_path_factory.mktemp("wheel-from-sdist")
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(built.sdist)],
+        capture_output=True,
+        text=True,
+        env=build_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive, zipfile.ZipFile(built.wheel) as direct:
+        stamp = json.loads(archive.read("exporter/_build.json"))
+        assert stamp == json.loads(direct.read("exporter/_build.json"))
+    assert stamp == {"revision": revision, "build_date": date}

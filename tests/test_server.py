@@ -4,8 +4,11 @@ framing), the lifecycle switch on POST /-/reload, and the landing page."""
 from __future__ import annotations
 
 import gzip
+import html
+import re
 import socket
 from collections.abc import Callable
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -15,7 +18,7 @@ from exporter.exposition.writer import Family
 from exporter.web.server import ServerOptions
 
 from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import full_job, wait_for
+from .fakeapi import Fault, full_job, wait_for
 from .processes import free_port, spawn_prometheus
 from .tools import require_tool
 
@@ -150,11 +153,55 @@ def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
         '<tr><td>ws-1</td><td>j1</td><td></td><td></td><td class="down">down: not_found</td>'
         in text
     )
-    assert 'href="probe?workspace_id=ws-1&amp;job_id=j0"' in text
+    assert (
+        '<td><a href="probe?workspace_id=ws-1&amp;job_id=j0">probe</a> '
+        '<a href="probe?workspace_id=ws-1&amp;job_id=j0&amp;debug=true">debug report</a></td>'
+    ) in text
+    assert text.count('&amp;debug=true">debug report</a>') == 500
     assert text.count("<tr><td>ws-1</td>") == 500
     assert "<h2>Targets (503)</h2>" in text
     assert '<tr><td colspan="7">and 3 more</td></tr>' in text
     assert "Demo mode" not in text
+
+
+def test_each_landing_page_row_links_a_probe_and_its_debug_report(fake, start_exporter):
+    config = jobs_config(fake, 2)
+    fake.fail(fake.job_path(WS, "j1"), Fault(401, {"message": "no"}))
+    running = start_exporter(config)
+    running.scrape()
+    page = running.get("/")
+    hrefs = [html.unescape(h) for h in re.findall(r'<a href="(probe\?[^"]*)"', page.text)]
+    assert hrefs == [
+        "probe?workspace_id=ws-1&job_id=j0",
+        "probe?workspace_id=ws-1&job_id=j0&debug=true",
+        "probe?workspace_id=ws-1&job_id=j1",
+        "probe?workspace_id=ws-1&job_id=j1&debug=true",
+    ]
+    # Followed as a browser does, relative to the page.
+    probe, debug = (requests.get(urljoin(page.url, h), timeout=30) for h in hrefs[2:])
+    assert probe.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert 'convocore_crawler_up{workspace_id="ws-1",job_id="j1"} 0' in probe.text
+    assert debug.headers["Content-Type"].startswith("text/plain")
+    lines = debug.text.splitlines()
+    assert lines[0] == "Probe of job j1 in workspace ws-1"
+    assert (
+        "Result: down (convocore_crawler_up 0), reason unauthorized: the API refused the "
+        "workspace secret (HTTP 401): check this workspace's token"
+    ) in lines
+
+
+def test_the_demo_banner_keeps_each_flag_on_one_line(start_exporter, fake):
+    running = start_exporter(jobs_config(fake, 1), options=ServerOptions(demo=True))
+    text = running.get("/").text
+    (banner,) = re.findall(r'<p class="banner">(.*?)</p>', text, re.DOTALL)
+    flags = re.findall(r"--\w+(?:[.-]\w+)*", html.unescape(re.sub(r"<[^>]+>", "", banner)))
+    assert flags == ["--config.example", "--config.file"]
+    # Every flag is in a <code> element, and a browser wraps none of those inside the banner
+    # (a hyphen is otherwise a place to break a line).
+    codes = re.findall(r"<code>(.*?)</code>", banner)
+    assert codes == ["--config.example&nbsp;&gt;&nbsp;config.yaml", "--config.file"]
+    assert ".banner code{white-space:nowrap}" in text
+    assert "\n" not in banner.split("<code>", 1)[1].rsplit("</code>", 1)[0]
 
 
 BAD_DETAIL = (

@@ -126,9 +126,12 @@ def test_exporter_refuses_to_start_with_a_bad_web_config(tmp_path: Path) -> None
         exporter_command(web), capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (
-        f"{web}:2: tls_server_config.key_file: missing; cert_file is set, and TLS needs the "
-        "private key of that certificate: key_file, or key inline"
+    # One log line in the configured format (logfmt by default), the error as its field.
+    line = result.stderr.splitlines()[-1]
+    assert line.split(" ", 1)[1] == (
+        'level=error logger=exporter msg="web config refused" '
+        f'error="{web}:2: tls_server_config.key_file: missing; cert_file is set, and TLS needs '
+        'the private key of that certificate: key_file, or key inline"'
     )
 
 

@@ -696,6 +696,92 @@ def test_max_version_and_cipher_suites_apply(pki: PKI, tmp_path: Path) -> None:
         )
 
 
+def curve_client(pki: PKI, curve: str) -> ssl.SSLContext:
+    """A TLS 1.3 client that offers only ``curve`` (OpenSSL's name) for the key exchange.
+
+    TLS 1.3 because in TLS 1.2 the offered curves also decide whether the server's ECDSA
+    certificate (trustme's, on P-256) may be used at all, which would hide what is tested.
+    """
+    context = client_context(pki, minimum_version=ssl.TLSVersion.TLSv1_3)
+    context.set_ecdh_curve(curve)
+    return context
+
+
+CLIENT_CURVES = ("prime256v1", "secp384r1", "secp521r1", "X25519")
+
+
+def test_a_single_curve_is_enforced(
+    pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without curve_preferences, a client offering any one of the curves gets through.
+    plain = load_web_config(write_config(tmp_path, tls_config(pki), "plain.yml"))
+    with serving(plain) as server:
+        for curve in CLIENT_CURVES:
+            assert handshake(server, curve_client(pki, curve))[0] == "TLSv1.3", curve
+    # With one curve, only a client offering that one does.
+    for go_name, openssl_name in [("CurveP384", "secp384r1"), ("X25519", "X25519")]:
+        path = write_config(tmp_path, tls_config(pki, f"curve_preferences: [{go_name}]"))
+        config = load_web_config(path)
+        with serving(config) as server:
+            assert handshake(server, curve_client(pki, openssl_name))[0] == "TLSv1.3"
+            for other in set(CLIENT_CURVES) - {openssl_name}:
+                with pytest.raises(ssl.SSLError) as err:
+                    handshake(server, curve_client(pki, other))
+                assert err.value.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE", (go_name, other)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_the_toolkits_some_curves_file_is_enforced(pki: PKI, workdir: Path) -> None:
+    # The exporter-toolkit's someCurves case: TLS 1.3, CurveP521 only.
+    config = load_web_config(str(place(DATA / "valid" / "tls-one-curve.yml", workdir)))
+    with serving(config) as server:
+        assert handshake(server, curve_client(pki, "secp521r1"))[0] == "TLSv1.3"
+        with pytest.raises(ssl.SSLError) as err:
+            handshake(server, curve_client(pki, "X25519"))
+        assert err.value.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+
+
+def test_several_curves_cannot_be_set_and_say_so(
+    pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_config(tmp_path, tls_config(pki, "curve_preferences: [X25519, CurveP384, X25519]"))
+    config = load_web_config(path)
+    assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
+        (
+            "curve_preferences lists several curves, and Python's ssl module can set only one: "
+            "OpenSSL's default groups are used instead",
+            {
+                "file": path,
+                "key": "tls_server_config.curve_preferences",
+                "curves": "X25519,CurveP384",
+            },
+        )
+    ]
+    with serving(config) as server:  # OpenSSL's defaults: the listed ones and more
+        for curve in ("prime256v1", "secp384r1", "X25519"):
+            assert handshake(server, curve_client(pki, curve))[0] == "TLSv1.3"
+
+
+@pytest.mark.parametrize(
+    ("setting", "warned"), [("true", True), ("yes", True), ("false", False), (None, False)]
+)
+def test_http2_asked_for_is_said_not_to_be_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, setting: str | None, warned: bool
+) -> None:
+    text = f"http_server_config:\n  http2: {setting}\n" if setting else "basic_auth_users: {}\n"
+    path = write_config(tmp_path, text)
+    load_web_config(path)
+    expected = [
+        (
+            "http2 is not served: the server speaks HTTP/1.1 only, which every Prometheus speaks",
+            {"file": path, "key": "http_server_config.http2"},
+        )
+    ]
+    assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == (
+        expected if warned else []
+    )
+
+
 def test_a_client_that_never_handshakes_blocks_nobody(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(write_config(tmp_path, tls_config(pki)))
     with serving(config, handshake_timeout=120) as server:

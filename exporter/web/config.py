@@ -12,9 +12,10 @@ resolved against the directory of the web config file. Example::
       prometheus: $2b$12$...   # a bcrypt hash, never a password
 
 Where Python's ``ssl`` module cannot express a Go setting, the closest stricter behaviour is used
-(see ``docs/web-config.md``): ``RequireAnyClientCert`` verifies the client certificate,
-``curve_preferences`` is checked but OpenSSL's default groups are kept, ``http2`` is checked but
-the server speaks HTTP/1.1.
+(see ``docs/web-config.md``): ``RequireAnyClientCert`` verifies the client certificate. What
+cannot be applied at all is logged as a warning at load: ``curve_preferences`` of more than one
+curve (a single curve is enforced; with several OpenSSL's default groups are kept) and
+``http2: true`` (the server speaks HTTP/1.1).
 """
 
 from __future__ import annotations
@@ -144,7 +145,14 @@ class _Parser(NodeReader):
     def http(self, node: yaml.Node | None) -> dict[str, str]:
         section = "http_server_config"
         f = self.fields(node, section, _HTTP_KEYS)
-        self.boolean(f.get("http2"), f"{section}.http2", True)  # checked; HTTP/1.1 is served
+        http2_node = f.get("http2")
+        if self.boolean(http2_node, f"{section}.http2", False):
+            # Go's default is true, so only a file that asks for it says so.
+            log.warning(
+                "http2 is not served: the server speaks HTTP/1.1 only, which every Prometheus "
+                "speaks",
+                extra={"file": self.path, "key": f"{section}.http2"},
+            )
         headers: dict[str, str] = {}
         for name, name_node, value_node in self.mapping(f.get("headers"), f"{section}.headers"):
             key = f"{section}.headers.{show(name)}"

@@ -58,7 +58,13 @@ CIPHER_SUITES: dict[str, str | None] = {
     "TLS_AES_256_GCM_SHA384": None,
     "TLS_CHACHA20_POLY1305_SHA256": None,
 }
-CURVES = ("CurveP256", "CurveP384", "CurveP521", "X25519")
+# Go's names of the curves curve_preferences takes, and OpenSSL's names for them.
+CURVES: dict[str, str] = {
+    "CurveP256": "prime256v1",
+    "CurveP384": "secp384r1",
+    "CurveP521": "secp521r1",
+    "X25519": "X25519",
+}
 
 # The response headers the exporter-toolkit lets a web config set; None allows any value.
 ALLOWED_HEADERS: dict[str, tuple[str, ...] | None] = {

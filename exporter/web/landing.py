@@ -28,6 +28,7 @@ header h1{margin:0;font-size:1.3rem;font-weight:600}
 main{padding:1rem 1.5rem;max-width:72rem}
 .banner{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.6rem .9rem;
 margin:0 0 1rem}
+.banner code{white-space:nowrap}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:.92rem}
 th,td{border:1px solid #d0d7de;padding:.3rem .55rem;text-align:left;vertical-align:top}
 th{background:#eaeef2}
@@ -46,7 +47,7 @@ def _when(timestamp: float | None, now: float) -> str:
 
 
 def _row(view: TargetView, now: float) -> str:
-    query = urlencode({"workspace_id": view.workspace_id, "job_id": view.job_id})
+    query = escape(urlencode({"workspace_id": view.workspace_id, "job_id": view.job_id}))
     if view.up:
         up = '<td class="up">up</td>'
     elif view.reason is not None:
@@ -57,7 +58,8 @@ def _row(view: TargetView, now: float) -> str:
         f"<tr><td>{escape(view.workspace_id)}</td><td>{escape(view.job_id)}</td>"
         f"<td>{escape(view.name)}</td><td>{escape(view.status or '')}</td>{up}"
         f"<td>{escape(_when(view.last_success, now))}</td>"
-        f'<td><a href="probe?{escape(query)}">probe</a></td></tr>'
+        f'<td><a href="probe?{query}">probe</a> '
+        f'<a href="probe?{query}&amp;debug=true">debug report</a></td></tr>'
     )
 
 
@@ -74,8 +76,9 @@ def landing_page(exporter: Exporter, telemetry_path: str, demo: bool) -> bytes:
         rows = '<tr><td colspan="7">No jobs exported yet.</td></tr>'
     banner = (
         '<p class="banner"><strong>Demo mode.</strong> These jobs come from a simulated '
-        "Convocore API inside this process, not from an account. Start the exporter with "
-        "<code>--config.file</code> to export real jobs.</p>"
+        "Convocore API inside this process, not from an account. To export real jobs, "
+        "write a config with <code>--config.example&nbsp;&gt;&nbsp;config.yaml</code> and "
+        "start the exporter with <code>--config.file</code>.</p>"
         if demo
         else ""
     )
@@ -89,15 +92,17 @@ def landing_page(exporter: Exporter, telemetry_path: str, demo: bool) -> bytes:
 <header><h1>Convocore crawler exporter</h1></header>
 <main>
 {banner}
-<p class="meta">Version {escape(info.version)} (revision {escape(info.revision)}),
-Python {escape(info.python_version)}. API: <code>{escape(config.api.base_url)}</code></p>
+<p class="meta">Version {escape(info.version)} (revision {escape(info.revision)}, built
+{escape(info.build_date)}), Python {escape(info.python_version)}.
+API: <code>{escape(config.api.base_url)}</code></p>
 <ul>
 <li><a href="{metrics_href}">Metrics</a></li>
 <li><a href="sd">Service discovery targets</a> (for <code>/probe</code> scrapes)</li>
 <li><a href="-/healthy">Health</a> and <a href="-/ready">readiness</a></li>
 </ul>
 <h2>Targets ({len(views)})</h2>
-<p class="meta">As the last scrapes saw them; this page calls no API.</p>
+<p class="meta">As the last scrapes saw them; this page calls no API. A job's debug report
+probes it once and tells what was asked upstream and why it is up or down.</p>
 <table>
 <tr><th>Workspace</th><th>Job</th><th>Name</th><th>Status</th><th>Up</th>
 <th>Last success</th><th></th></tr>

@@ -74,6 +74,7 @@ def read_tls_section(reader: NodeReader, node: yaml.Node | None) -> TLSSettings 
         openssl_name = CIPHER_SUITES[name]
         if openssl_name is not None:
             ciphers.append(openssl_name)
+    curves: list[str] = []  # Go's names, each once, in the file's order
     for name, item in reader.string_list(f.get("curve_preferences"), _key("curve_preferences")):
         if name not in CURVES:
             raise reader.error(
@@ -81,6 +82,8 @@ def read_tls_section(reader: NodeReader, node: yaml.Node | None) -> TLSSettings 
                 _key("curve_preferences"),
                 f"expected one of {', '.join(CURVES)}, got {name!r}",
             )
+        if name not in curves:
+            curves.append(name)
     prefer_server = reader.boolean(
         f.get("prefer_server_cipher_suites"), _key("prefer_server_cipher_suites"), True
     )
@@ -146,6 +149,16 @@ def read_tls_section(reader: NodeReader, node: yaml.Node | None) -> TLSSettings 
                 or ("the inline client_ca" if client_ca else "the system's trusted CAs"),
             },
         )
+    if len(curves) > 1:
+        log.warning(
+            "curve_preferences lists several curves, and Python's ssl module can set only "
+            "one: OpenSSL's default groups are used instead",
+            extra={
+                "file": reader.path,
+                "key": _key("curve_preferences"),
+                "curves": ",".join(curves),
+            },
+        )
     tls = TLSSettings(
         config_path=reader.path,
         cert_file=cert_file,
@@ -161,6 +174,7 @@ def read_tls_section(reader: NodeReader, node: yaml.Node | None) -> TLSSettings 
         key=key,
         client_ca=client_ca,
         client_allowed_sans=sans,
+        ecdh_curve=CURVES[curves[0]] if len(curves) == 1 else None,
     )
     if tls.min_version > tls.max_version:
         log.warning(
