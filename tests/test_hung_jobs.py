@@ -95,6 +95,8 @@ def test_a_hung_job_costs_one_deadline_not_every_scrape(  # noqa: PLR0917
     waited = 3 if reason == "timeout" else seconds - 0.5
     assert first >= waited  # the first scrape waits for it once
     assert reasons(series, "error_info", "hung") == [reason]
+    # The first fetch ends at its deadline (the watchdog's grace after it at most).
+    assert wait_for(lambda: running.exporter._runtime.inflight == {})
     for scrape in (2, 3):
         series, took = timed_scrape(running, seconds)
         assert took < waited, f"scrape {scrape} waited for the hung job"

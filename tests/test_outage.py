@@ -176,6 +176,19 @@ def test_the_backoff_state_machine():
     backoff.settle(tickets[1][0], None, None)  # from before the new backoff: ignored
     assert backoff.state == "backoff"
     clock.now = 3.0
+    # A request admitted but never sent (no time was left) gives its turn back, unjudged.
+    ticket, held = backoff.admit(far)
+    assert held is None
+    backoff.settle(ticket, "deadline", None)
+    assert backoff.state == "probing"
+    assert [backoff.admit(far)[1] for _ in range(PROBES)] == [None] * PROBES
+    assert backoff.admit(0.0)[1] == "server_error"  # no third turn
+    clock.now = 3.0 + 4.0 * 1.5  # (the two turns above were never settled) a fresh round:
+    backoff = OutageBackoff("api.example", full=6, clock=clock, jitter=lambda: 0.5)
+    for _ in range(THRESHOLD):
+        ticket, _ = backoff.admit(far)
+        backoff.settle(ticket, "server_error", None)
+    clock.now = backoff.until
     # Slow start: each success lets two more go, until `full` have succeeded.
     sent = 0
     while backoff.current() != "normal":

@@ -170,6 +170,7 @@ def test_requests_beyond_max_requests_are_answered_503(fake, start_exporter):
             answer = read_until_closed(sock)  # closed after the answer
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.split(b"\r\n")[0] == b"HTTP/1.1 503 Service Unavailable"
+        assert b"\r\nConnection: close" in head
         assert body == b"Too many requests at once (--web.max-requests 2); try again later.\n"
         # Liveness and readiness are never refused.
         assert running.get("/-/healthy").status_code == 200

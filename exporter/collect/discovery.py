@@ -83,6 +83,10 @@ def wait_and_settle(rt: Runtime, fetches: dict[str, Fetch], deadline: float) -> 
         if ws is None:
             continue
         result = result_of(fetch, "job listing", {"workspace_id": ws_id})
+        if not fetch.future.done():
+            with rt.lock:  # not waited for (overdue), or still running at the deadline
+                reason = rt.overdue.get(("list", ws_id), "deadline")
+            result = ApiResult(reason=reason, detail="no answer yet")
         if not result.ok:
             if result.reason is None:
                 result = ApiResult(reason="invalid_response", detail=result.detail)

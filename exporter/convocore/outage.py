@@ -103,6 +103,12 @@ class OutageBackoff:
         with self._cond:
             if ticket != self._epoch:
                 return  # sent before the last change of state: it says nothing of the new one
+            if reason == "deadline" and cause is None:
+                # Never sent (no time was left): it says nothing; its turn goes to another.
+                if self.state == "probing":
+                    self._slots += 1
+                    self._cond.notify()
+                return
             if self.state == "normal":
                 self._failures = self._failures + 1 if failed else 0
                 if self._failures >= THRESHOLD:

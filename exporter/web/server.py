@@ -107,7 +107,7 @@ class Handler(LimitedHandler):
     def refuse_busy(self) -> None:
         cap = self.server.options.limits.max_requests
         text = f"Too many requests at once (--web.max-requests {cap}); try again later.\n"
-        self._respond(503, text.encode())
+        self._respond(503, text.encode(), headers={"Connection": "close"})
 
     def _respond(
         self,
