@@ -84,14 +84,14 @@ def test_an_outage_is_backed_off_probed_and_ramped_up(fake, start_exporter, capt
     series = running.scrape()
     assert job_requests(fake) == 1
     assert states(series)["backoff"] == 1
-    clock.now += 1.5
+    clock.now += 0.9
     fake.log.clear()
     running.scrape()
-    assert job_requests(fake) == 0  # 1.5 s is within the second pause (at least 2 x 0.5)
+    assert job_requests(fake) == 0  # 0.9 s is within the second pause (at least 2 x 0.5 s)
 
     # The API is back: the next probe succeeds, two more go, and so on; all 30 in one scrape.
     fake.faults.clear()
-    clock.now += 3.0
+    clock.now += 2.1  # past the second pause (at most 2 x 1.5 s)
     captured_logs.clear()
     series = running.scrape()
     assert job_requests(fake) == 30
