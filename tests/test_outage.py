@@ -8,6 +8,9 @@ Time is the exporter's injected clock, moved by the tests; the jitter of a pause
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from exporter.convocore.outage import MAX_SECONDS, PROBES, THRESHOLD, OutageBackoff, is_outage
@@ -205,6 +208,24 @@ def test_the_backoff_state_machine():
         pause = backoff.until - clock.now
         assert pause == min(MAX_SECONDS, 2.0**strike)
         clock.now = backoff.until
+
+
+def test_a_request_waiting_for_its_turn_gives_up_when_the_exporter_stops():
+    clock = Ticks()
+    backoff = OutageBackoff("api.example", full=6, clock=clock, jitter=lambda: 0.5)
+    for _ in range(THRESHOLD):
+        ticket, _ = backoff.admit(1e12)
+        backoff.settle(ticket, "server_error", None)
+    clock.now = backoff.until
+    for _ in range(PROBES):
+        assert backoff.admit(1e12)[1] is None
+    answers: list[str | None] = []
+    deadline = time.monotonic() + 60
+    waiter = threading.Thread(target=lambda: answers.append(backoff.admit(deadline)[1]))
+    waiter.start()
+    backoff.close()
+    waiter.join(10)
+    assert answers == ["connection"]
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,7 @@ class OutageBackoff:
         self._succeeded = 0  # successes since probing began
         self._epoch = 0  # bumped on every change of state; a request belongs to one
         self._since = 0.0  # when the backoff began, for the log
+        self._closed = False
 
     def current(self) -> str:
         """The state as a metric shows it: a backoff whose pause is over is probing (its next
@@ -82,6 +83,8 @@ class OutageBackoff:
         ``deadline``, a ``time.monotonic()`` value), else ``(ticket, reason)``."""
         with self._cond:
             while True:
+                if self._closed:
+                    return self._epoch, "connection"
                 if self.state == "backoff":
                     if self._clock() < self.until:
                         return self._epoch, self.reason
@@ -96,6 +99,12 @@ class OutageBackoff:
                 if remaining <= 0:
                     return self._epoch, self.reason
                 self._cond.wait(remaining)
+
+    def close(self) -> None:
+        """The exporter is stopping: requests waiting for a turn give up at once."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def settle(self, ticket: int, reason: str | None, cause: str | None) -> None:
         """Note how an admitted request went (``reason`` None: a usable answer)."""

@@ -181,6 +181,7 @@ class Transport:
         refuses new ones, so that a process stopping need not wait for a slow API (the
         interpreter joins the worker threads on exit)."""
         if abort:
+            self.outage.close()
             with self._in_flight_lock:
                 self._aborted = True
                 guards = list(self._in_flight)
