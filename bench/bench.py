@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Performance benchmark of the exporter against a loopback fake Convocore (not a test).
 
-Runs the cases of the scale goals and prints one table: measured value, goal, pass/fail.
+Runs the cases of the scale and reliability goals and prints one table: measured value, goal,
+pass/fail.
 See bench/README.md for what each case measures and why it is set up the way it is.
 
     python bench/bench.py                 # every case, defaults of the goals
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import math
 import os
 import platform
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,6 +156,7 @@ class FakeWorkspace:
     pagination: paging.Style
     bodies: dict[str, bytes]  # get-job answers, rendered once when they are small
     items: list[dict[str, Any]]  # list items
+    hang: frozenset[str] = frozenset()  # jobs whose get-job is never answered
 
     @classmethod
     def build(cls, ws: str, spec: dict[str, Any]) -> FakeWorkspace:
@@ -166,7 +169,8 @@ class FakeWorkspace:
             items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
             if urls == 0:
                 bodies[job_id(i)] = envelope(job)
-        return cls(n, share, urls, pages, spec.get("pagination", "page"), bodies, items)
+        hang = frozenset(spec.get("hang", ()))
+        return cls(n, share, urls, pages, spec.get("pagination", "page"), bodies, items, hang)
 
     def get_job(self, ws: str, wanted: str) -> bytes | None:
         body = self.bodies.get(wanted)
@@ -210,6 +214,7 @@ class FakeConvocore:
 
     def __init__(self) -> None:
         self.latency = 0.0
+        self.outage = False  # every GET answered 503 from a proxy
         self.workspaces: dict[str, FakeWorkspace] = {}
         self.counts: dict[str, int] = {"job": 0, "list": 0, "pages": 0, "other": 0}
 
@@ -254,6 +259,9 @@ class FakeConvocore:
             self.workspaces = {
                 ws: FakeWorkspace.build(ws, s) for ws, s in spec["workspaces"].items()
             }
+            self.outage = False
+        elif target == "/_outage":
+            self.outage = bool(json.loads(body)["on"])
         counts = dict(self.counts)
         if target in ("/_configure", "/_reset"):
             self.counts = dict.fromkeys(self.counts, 0)
@@ -269,8 +277,12 @@ class FakeConvocore:
             kind = "pages"
         self.counts[kind] += 1
         ws = self.workspaces.get(parts[2]) if kind != "other" else None
+        if ws is not None and kind == "job" and parts[5] in ws.hang:
+            await asyncio.sleep(3600)  # the exporter hangs up first
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.outage:
+            return 503, b"<html><body><h1>503 Service Unavailable</h1></body></html>"
         if headers.get("authorization") != f"Bearer {TOKEN}":
             return 401, b'{"message":"invalid secret","code":"UNAUTHORIZED"}'
         body = None
@@ -310,6 +322,10 @@ class Fake:
 
     def configure(self, latency: float, workspaces: dict[str, dict[str, Any]]) -> None:
         self._post("/_configure", {"latency": latency, "workspaces": workspaces})
+
+    def set_outage(self, on: bool) -> None:
+        """Every GET answered 503 (an HTML page, as from a proxy) while ``on``."""
+        self._post("/_outage", {"on": on})
 
     def take_counts(self) -> dict[str, int]:
         """Upstream requests seen since the last call (and reset the counters)."""
@@ -356,9 +372,11 @@ def config_yaml(
 class InProcess:
     """The exporter behind a real ExporterServer in this process."""
 
-    def __init__(self, yaml_text: str) -> None:
+    def __init__(self, yaml_text: str, clock: Callable[[], float] = time.monotonic) -> None:
         config = parse_config(yaml_text, "<bench>", {"BENCH_TOKEN": TOKEN})
-        self.exporter = Exporter(config, process_collectors=default_process_collectors())
+        self.exporter = Exporter(
+            config, process_collectors=default_process_collectors(), clock=clock
+        )
         self.server = ExporterServer(
             ("127.0.0.1", 0), self.exporter, ServerOptions(default_timeout=600.0)
         )
@@ -371,12 +389,15 @@ class InProcess:
         self.exporter.close()
 
 
-def scrape(url: str) -> tuple[float, str]:
-    """One GET /metrics: (wall seconds, body)."""
+def scrape(url: str, timeout: float = 600) -> tuple[float, str]:
+    """One GET /metrics with Prometheus's timeout header: (wall seconds, body)."""
     started = time.perf_counter()
     response = requests.get(
         url + "/metrics",
-        headers={"X-Prometheus-Scrape-Timeout-Seconds": "600", "Accept-Encoding": "identity"},
+        headers={
+            "X-Prometheus-Scrape-Timeout-Seconds": f"{timeout:g}",
+            "Accept-Encoding": "identity",
+        },
         timeout=900,
     )
     elapsed = time.perf_counter() - started
@@ -725,6 +746,146 @@ def case_8(args: argparse.Namespace, fake: Fake) -> list[Row]:
     ]
 
 
+class Clock:
+    """A monotonic clock the bench moves by hand (the exporter's backoff pauses read it)."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def down_reasons(body: str) -> dict[str, str]:
+    """job_id -> reason of every convocore_crawler_error_info series in an exposition."""
+    found = re.findall(
+        r'^convocore_crawler_error_info\{workspace_id="[^"]*",job_id="([^"]*)",'
+        r'reason="([^"]*)"\} 1',
+        body,
+        re.M,
+    )
+    return dict(found)
+
+
+def case_9(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """A hung job costs one deadline: scrapes after the first take what they take without it.
+
+    Every job is active and min_refresh_interval is 0 s, so every scrape fetches all of them;
+    scrapes send a 10 s timeout header (the deadline is 9.5 s), as Prometheus would."""
+    n, latency, conc, hung = args.jobs, args.latency, args.concurrency, job_id(7)
+    runs = max(3, args.repeats)
+    timings: dict[str, list[float]] = {}
+    bad = ""
+    for label, hang in (("without", []), ("with", [hung])):
+        fake.configure(latency, {"ws-hung": {"jobs": n, "finished": 0.0, "hang": hang}})
+        exp = InProcess(
+            config_yaml(
+                fake.base_url,
+                concurrency=conc,
+                min_refresh="0s",
+                workspaces={"ws-hung": n},
+                timeout=10.0,
+            )
+        )
+        try:
+            times = []
+            for _ in range(1 + runs):
+                seconds, body = scrape(exp.url, timeout=10)
+                times.append(seconds)
+                good, total = jobs_up(body)
+                want_good = n - len(hang)
+                if (good, total) != (want_good, n):
+                    bad = bad or f"{label} the hung job: {good} of {total} up, not {want_good}"
+                if hang and down_reasons(body) != {hung: "deadline"}:
+                    bad = (
+                        bad
+                        or f"the hung job is not down with reason deadline: {down_reasons(body)}"
+                    )
+            timings[label] = times
+        finally:
+            exp.close()
+    base = statistics.median(timings["without"][1:])
+    later = statistics.median(timings["with"][1:])
+    first = timings["with"][0]
+    goal = 1.25 * base + 0.1
+    return [
+        Row(
+            f"9. {n} jobs at {latency * 1000:g} ms, one hung: scrapes 2 to {1 + runs}",
+            f"median {later:.2f} s ({', '.join(f'{t:.2f}' for t in timings['with'][1:])}); "
+            f"without the hung job {base:.2f} s; first scrape {first:.2f} s (deadline 9.5 s)",
+            f"<= {goal:.2f} s (1.25 x without + 0.1 s)",
+            later <= goal and not bad,
+            bad,
+        )
+    ]
+
+
+def case_10(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """An API outage is not hammered, and is left quickly once the API is back.
+
+    Every GET is answered 503 (a proxy's HTML page) for ``--outage-seconds``; the exporter is
+    scraped every ``--outage-interval`` seconds of its own clock, which the bench moves instead
+    of sleeping (the requests and their latency are real)."""
+    n, latency, conc = args.jobs, args.latency, args.concurrency
+    interval, length = args.outage_interval, args.outage_seconds
+    fake.configure(latency, {"ws-outage": {"jobs": n, "finished": 0.0}})
+    clock = Clock()
+    exp = InProcess(
+        config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={"ws-outage": n}),
+        clock=clock,
+    )
+    bad = ""
+    try:
+        _, body = scrape(exp.url, timeout=10)
+        bad = validity(body, n)
+        fake.take_counts()
+        fake.set_outage(True)
+        scrapes = 0
+        elapsed = 0.0
+        while elapsed < length:
+            _, body = scrape(exp.url, timeout=10)
+            scrapes += 1
+            if jobs_up(body) != (0, n):
+                bad = bad or "a job is not down during the outage"
+            clock.now += interval
+            elapsed += interval
+        during = sum(fake.take_counts().values())
+        fake.set_outage(False)
+        recovery = 0.0
+        while True:
+            seconds, body = scrape(exp.url, timeout=10)
+            if jobs_up(body) == (n, n):
+                break
+            if recovery > 10 * length:
+                bad = bad or "not recovered"
+                break
+            clock.now += interval
+            recovery += interval
+        after = sum(fake.take_counts().values())
+    finally:
+        exp.close()
+    full = scrapes * n * 2  # a full round per scrape, each 503 retried once
+    recovery_goal = 1.5 * 30 + interval  # the longest pause with its jitter, plus a scrape
+    return [
+        Row(
+            f"10. {length:g} s outage (503), {n} jobs, a scrape every {interval:g} s",
+            f"{during} requests in {scrapes} scrapes ({during / full:.2%} of a full round per "
+            f"scrape: {full})",
+            "<= 1% of full rounds",
+            during <= full / 100 and not bad,
+            bad,
+        ),
+        Row(
+            "10. ... time to recover once the API answers",
+            f"{recovery:g} s (then {after} requests in the scrape that had every job up, "
+            f"{seconds:.2f} s)",
+            f"<= {recovery_goal:g} s (the longest pause, 1.5 x 30 s, plus a scrape)",
+            recovery <= recovery_goal and not bad,
+            bad,
+        ),
+    ]
+
+
 def samples_of(body: bytes) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
     return {
         (sample.name, frozenset(sample.labels.items()), sample.value)
@@ -865,7 +1026,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--cases", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
+    parser.add_argument(
+        "--cases", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated case numbers"
+    )
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -889,6 +1052,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="warm scrapes timed in case 5")
     parser.add_argument("--page-jobs", type=int, default=1000, help="finished jobs in case 8")
     parser.add_argument("--pages", type=int, default=500, help="pages each job lists in case 8")
+    parser.add_argument(
+        "--outage-seconds", type=float, default=300.0, help="length of the outage in case 10"
+    )
+    parser.add_argument(
+        "--outage-interval", type=float, default=15.0, help="seconds between scrapes in case 10"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -898,6 +1067,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_fake:
         return serve_fake()
     wanted = {int(c) for c in args.cases.split(",") if c.strip()}
+    # Cases 9 and 10 take jobs down on purpose: one warning per job is not the table.
+    logging.getLogger("exporter").setLevel(logging.ERROR)
     print(machine(), flush=True)
     fake = Fake()
     rows: list[Row] = []
@@ -913,6 +1084,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_7(args)
         if 8 in wanted:
             rows += case_8(args, fake)
+        if 9 in wanted:
+            rows += case_9(args, fake)
+        if 10 in wanted:
+            rows += case_10(args, fake)
     finally:
         fake.close()
     print(table(rows))

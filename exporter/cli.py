@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -28,6 +29,7 @@ from .exposition.writer import write_text
 from .reloader import Reloader
 from .version import PROGRAM, build_info
 from .web.config import WebConfigError, load_web_config
+from .web.limits import Limits, Slots
 from .web.server import ExporterServer, ServerOptions, scrape_deadline
 from .web.settings import WebHolder
 
@@ -103,6 +105,13 @@ def _positive_duration(text: str) -> float:
             f"expected a duration above 0 such as 500ms, 10s or 1m30s, got {text!r}"
         )
     return seconds
+
+
+def _count(text: str) -> int:
+    """A whole number flag from 0 (0: no limit)."""
+    if not re.fullmatch(r"[0-9]{1,7}", text) or int(text) > 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 1000000, got {text!r}")
+    return int(text)
 
 
 def _listen_address(text: str) -> tuple[str, int]:
@@ -268,6 +277,33 @@ def build_parser() -> argparse.ArgumentParser:
         dest="lifecycle",
         action="store_true",
         help="allow reloading the config with POST /-/reload (SIGHUP always works)",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_duration,
+        default="10s",
+        metavar="DURATION",
+        help="close a connection whose request line and headers have not all arrived within "
+        "this (408 when part of them came); 0s: no limit",
+    )
+    parser.add_argument(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=_duration,
+        default="1m",
+        metavar="DURATION",
+        help="close a kept-alive connection that sends no new request for this long, or that "
+        "takes none of an answer for this long; 0s: no limit",
+    )
+    parser.add_argument(
+        "--web.max-requests",
+        dest="max_requests",
+        type=_count,
+        default=40,
+        metavar="N",
+        help="requests served at once at most; one more is answered 503 at once "
+        "(/-/healthy and /-/ready never are); 0: no limit",
     )
     parser.add_argument(
         "--once",
@@ -446,7 +482,9 @@ def _serve(
         lifecycle=args.lifecycle,
         telemetry_path=args.telemetry_path,
         demo=demo is not None,
+        limits=Limits(args.read_header_timeout, args.idle_timeout, args.max_requests),
     )
+    slots = Slots(args.max_requests)  # one cap for every listener
 
     servers: list[ExporterServer] = []
 
@@ -459,7 +497,7 @@ def _serve(
 
     for address in listen:
         try:
-            servers.append(ExporterServer(address, exporter, options, web))
+            servers.append(ExporterServer(address, exporter, options, web, slots))
         except OSError as exc:
             log.error(
                 "cannot listen",

@@ -51,6 +51,7 @@ WORKSPACE_KEYS = frozenset(
         "token_file",
         "jobs",
         "discover",
+        "discover_grace_period",
         "include_finished_for",
         "max_jobs",
         "allow_unconfigured_probes",
@@ -106,6 +107,7 @@ class Workspace:
     jobs: tuple[JobRef, ...] = ()
     token_file: str | None = None
     discover: bool = False
+    discover_grace_period: float = 300.0
     include_finished_for: float | None = None
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
@@ -473,6 +475,11 @@ def _parse_workspace(
         raise reader.error(
             jobs_node or node, f"{key}.jobs", "expected at least one job id (or discover: true)"
         )
+    grace = reader.duration(
+        _given(data, "discover_grace_period"),
+        f"{key}.discover_grace_period",
+        Workspace.discover_grace_period,
+    )
     include_for = None
     include_node = _given(data, "include_finished_for")
     if include_node is not None:
@@ -487,6 +494,7 @@ def _parse_workspace(
         jobs=jobs,
         token_file=token_file,
         discover=discover,
+        discover_grace_period=grace,
         include_finished_for=include_for,
         max_jobs=max_jobs,
         allow_unconfigured_probes=reader.flag(

@@ -44,6 +44,11 @@
     // ConvocoreCrawlerAPIUnreachable: the exporter cannot fetch a workspace's jobs this long.
     apiUnreachableFor: '10m',
 
+    // ConvocoreCrawlerDiscoveryFailing: a workspace's job listing (discover: true) fails this
+    // long; its discovered jobs are kept as last listed for the exporter's
+    // discover_grace_period, then go down, and new jobs go unseen.
+    discoveryFailingFor: '15m',
+
     // ConvocoreCrawlerRateLimited: the API rate-limits the exporter this long.
     rateLimitedFor: '15m',
 

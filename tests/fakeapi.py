@@ -62,6 +62,10 @@ class FakeConvocore(ThreadingHTTPServer):
         )
         self.page_lists: dict[str, dict[str, list[Any]]] = {}
         self.faults: dict[str, Fault] = {}
+        self.chaos: Callable[[str], Fault | None] | None = None
+        """Asked for a fault for each request that has none set (the target, with its query)."""
+        self.tokens: set[str] = set()
+        """Secrets accepted besides the API's own (``api.token``): a rotation under way."""
         self.log: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
@@ -136,7 +140,12 @@ class _Handler(BaseHTTPRequestHandler):
                 fault.times -= 1
                 if fault.times <= 0:
                     del self.server.faults[path]
+        chaos = self.server.chaos
+        if fault is None and chaos is not None:
+            fault = chaos(self.path)
         if fault is None:
+            if headers.get("authorization", "").removeprefix("Bearer ") in self.server.tokens:
+                headers["authorization"] = f"Bearer {self.server.api.token}"
             status, extra, body = self.server.api.answer("GET", self.path, headers)
             fault = Fault(status=status, body=body, headers=extra)
         self._play(fault)

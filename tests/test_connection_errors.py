@@ -191,13 +191,18 @@ def test_a_listing_cut_mid_answer_names_the_path_without_its_query(
     listing = f"/v3/workspaces/{WS}/crawler/jobs"
     fake.fail(listing, Fault(200, b"x" * 1000, reset_after=10))
     series = running.scrape(headers=HEADERS)
-    assert_down(series, "connection")
+    # Within discover_grace_period the job keeps its last listing; discovery is down.
+    assert value(series, P + "up", workspace_id=WS, job_id=JOB) == 1
+    assert value(series, P + "discovery_error_info", workspace_id=WS, reason="connection") == 1
     port = fake.server_address[1]
     detail = '"body interrupted (ConnectionResetError)"'
-    assert lines(captured_logs, "job is down") == [
-        f'level=warning logger=exporter.collect msg="job is down" workspace_id={WS} '
-        f"job_id={JOB} reason=connection host=127.0.0.1:{port} cause=reset detail={detail}"
+    message = "job listing failed; the discovered jobs keep the last listing for up to "
+    assert lines(captured_logs, message + "discover_grace_period") == [
+        f'level=warning logger=exporter.collect msg="{message}discover_grace_period" '
+        f"workspace_id={WS} reason=connection host=127.0.0.1:{port} cause=reset "
+        f"detail={detail} discover_grace_period=300.0"
     ]
+    assert lines(captured_logs, "job is down") == []
     assert (
         lines(captured_logs, "upstream request failed")
         == [

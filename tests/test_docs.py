@@ -181,12 +181,15 @@ def test_the_link_check_finds_a_broken_link_and_a_broken_anchor(tmp_path):
 def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
     done = full_job("a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z")
     fake.set_jobs("w", {"a": done, "b": full_job("b", "w"), "c": full_job("c", "w")})
+    fake.set_jobs("d", {})
     fake.fail(fake.job_path("w", "b"), Fault(500, "x"))
     fake.fail(fake.pages_path("w", "c"), Fault(500, "x"))  # pages error, truncation on a
+    fake.fail("/v3/workspaces/d/crawler/jobs", Fault(404, "x"))  # a failing listing
     config = config_yaml(
         fake.base_url,
         "  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [a, b, c]\n    max_jobs: 5\n"
-        "    page_stats: true\n    page_stats_max_pages: 30\n",
+        "    page_stats: true\n    page_stats_max_pages: 30\n"
+        "  - id: d\n    token: ${CONVOCORE_TOKEN}\n    discover: true\n",
     )
     running = start_exporter(config)
     Reloader(running.exporter, None)  # as the command line wires it: it owns the reload gauges
@@ -201,7 +204,7 @@ def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
         else:
             defined.add(d.name)
     assert served <= defined
-    # Everything but discovery-free extras is present in this scrape.
+    # Everything is present in this scrape.
     assert defined - served == set()
 
 

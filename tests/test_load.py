@@ -12,6 +12,9 @@ from typing import Any
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
+from exporter.web.limits import Limits
+from exporter.web.server import ServerOptions
+
 from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import full_job, wait_for
 
@@ -63,10 +66,13 @@ def test_200_concurrent_scrapes_over_20_jobs(fake, start_exporter):
         WS, {f"job-{i}": full_job(f"job-{i}", WS, scrapedPagesNum=i) for i in range(JOBS)}
     )
     jobs = ", ".join(f"job-{i}" for i in range(JOBS))
+    # Every scrape at once is served: --web.max-requests refuses none of them here (its cap
+    # has tests of its own, in test_web_limits.py).
     running = start_exporter(
         config_yaml(
             fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{jobs}]\n"
-        )
+        ),
+        options=ServerOptions(limits=Limits(max_requests=SCRAPES)),
     )
     headers = {"X-Prometheus-Scrape-Timeout-Seconds": "10"}
 

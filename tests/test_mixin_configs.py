@@ -31,7 +31,7 @@ def test_promtool_check_config_passes(config: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
     assert "SUCCESS: 9 rules found" in result.stdout
-    assert "SUCCESS: 11 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 @pytest.mark.parametrize("config", [PROMETHEUS_CONFIG, PROMETHEUS_SD_CONFIG], ids=lambda p: p.name)

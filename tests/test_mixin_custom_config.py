@@ -87,7 +87,7 @@ def test_promtool_accepts_the_custom_rendering(custom: Path) -> None:
     result = run(promtool, "check", "rules", "rules.yml", "alerts.yml", cwd=custom)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 10 rules found" in result.stdout  # 2 budgets + 8 recording rules
-    assert "SUCCESS: 11 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 @pytest.mark.prometheus

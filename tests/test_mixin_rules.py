@@ -41,6 +41,7 @@ EXPECTED_ALERTS = {
     "ConvocoreCrawlerWorkspaceCreditsOverBudget",
     "ConvocoreCrawlerJobQueuedTooLong",
     "ConvocoreCrawlerAPIUnreachable",
+    "ConvocoreCrawlerDiscoveryFailing",
     "ConvocoreCrawlerRateLimited",
     "ConvocoreCrawlerDataStale",
     "ConvocoreCrawlerExporterDown",
@@ -62,7 +63,7 @@ def test_promtool_check_rules_passes_without_findings() -> None:
     result = run(promtool, "check", "rules", str(RULES), str(ALERTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 9 rules found" in result.stdout
-    assert "SUCCESS: 11 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
     assert "duplicate" not in (result.stdout + result.stderr).lower()
 
 

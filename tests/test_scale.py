@@ -82,8 +82,9 @@ def test_discovery_bounds_a_lying_cursor(fake, start_exporter):
 
 
 def test_discovery_failure_keeps_the_last_listing_with_up_zero(fake, start_exporter):
+    # With no grace period, the discovered jobs are down from the first failed listing on.
     fake.set_jobs(WS, many_jobs(2))
-    running = start_exporter(discover_config(fake))
+    running = start_exporter(discover_config(fake, "    discover_grace_period: 0s\n"))
     running.scrape()
     fake.fail(LIST, Fault(500, "<html>oops</html>"))
     series = running.scrape()
@@ -118,6 +119,30 @@ def test_include_finished_for_and_max_jobs(fake, start_exporter, captured_logs):
     dropped_logs = [line for line in captured_logs if "max_jobs reached" in line]
     assert len(dropped_logs) == 1
     assert "workspace_id=ws-1 dropped=1 max_jobs=3" in dropped_logs[0]
+
+
+def test_a_reload_resets_no_counter(fake, start_exporter):
+    """The per-workspace counters of max_jobs and page_stats_max_pages keep counting across a
+    reload (a counter never goes back); a workspace that leaves the config loses its series."""
+    fake.set_jobs(WS, many_jobs(3))
+    fake.set_jobs("ws-2", {"j": full_job("j", "ws-2")})
+    # Two jobs are exported (max_jobs), of which one has more pages than the cap.
+    for i, count in enumerate((5, 1, 1)):
+        fake.set_pages(WS, f"job-{i:04d}", [{"id": f"p{n}"} for n in range(count)])
+    text = discover_config(
+        fake, "    max_jobs: 2\n    page_stats: true\n    page_stats_max_pages: 4\n"
+    )
+    other = "  - id: ws-2\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j]\n    max_jobs: 1\n"
+    running = start_exporter(text + other)
+    series = running.scrape()
+    counters = ("dropped_jobs_total", "page_stats_truncated_jobs_total")
+    assert [value(series, P + c, workspace_id=WS) for c in counters] == [1, 1]
+    assert value(series, P + "dropped_jobs_total", workspace_id="ws-2") == 0
+    running.exporter.set_config(parse_config(text, "test.yml", {"CONVOCORE_TOKEN": TOKEN}))
+    for _ in range(2):
+        series = running.scrape()
+        assert [value(series, P + c, workspace_id=WS) for c in counters] == [1, 1]
+    assert value(series, P + "dropped_jobs_total", workspace_id="ws-2") is None
 
 
 def test_finished_jobs_are_fetched_once(fake, start_exporter):

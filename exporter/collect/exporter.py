@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..convocore.trace import ProbeTrace
-from . import fetch, pagereads, targets
+from . import discovery, fetch, pipeline, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .results import ProbeRefused, ScrapeResult
@@ -59,7 +59,9 @@ class Exporter:
     ) -> None:
         self.own = OwnMetrics()
         self.sharding = targets.Sharding(shard, total_shards)
-        self._clock = clock  # when page stats are due; tests move it instead of sleeping
+        # When page stats are due, how long a listing has failed, the outage backoff's
+        # pauses; tests move it instead of sleeping.
+        self._clock = clock
         self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()
         self._process_collectors = process_collectors or []
@@ -92,13 +94,10 @@ class Exporter:
         rt = self._runtime
         if not jobs:
             return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
-        listing_fetches = fetch.refresh_listings(rt, deadline)
-        fetch.wait(listing_fetches.values(), deadline)  # discovered jobs depend on the listings
+        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline), deadline)
         selected = targets.select(rt, self.sharding, time.time())
         fetch.forget_others(rt, {t.key for t in selected})
-        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline)
-        fetch.log_transitions(rt, outcomes)
-        pages = pagereads.refresh(rt, selected, outcomes, deadline)
+        outcomes, pages = pipeline.run(rt, selected, deadline)
         families = job_families(rt, selected, outcomes, pages)
         return ScrapeResult(
             exporter_families(rt, started, families, self._process_collectors), selected, outcomes
@@ -123,8 +122,7 @@ class Exporter:
                 "unknown_workspace", f"workspace {workspace_id!r} is not in the config"
             )
         key = (workspace_id, job_id)
-        listing_fetches = fetch.refresh_listings(rt, deadline, only=workspace_id)
-        fetch.wait(listing_fetches.values(), deadline)
+        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline, workspace_id), deadline)
         selected = [t for t in targets.select(rt, self.sharding, time.time()) if t.key == key]
         if not selected:
             if not ws.allow_unconfigured_probes:
@@ -133,18 +131,13 @@ class Exporter:
                     f"job {job_id!r} is not configured or discovered in workspace {workspace_id!r}",
                 )
             selected = [Target(ws, job_id, "", explicit=True)]
-        outcomes = fetch.resolve(rt, selected, listing_fetches, deadline, trace)
-        fetch.log_transitions(rt, outcomes)
-        pages = pagereads.refresh(rt, selected, outcomes, deadline, trace)
+        outcomes, pages = pipeline.run(rt, selected, deadline, trace)
         return ScrapeResult(job_families(rt, selected, outcomes, pages), selected, outcomes)
 
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
         rt = self._runtime
-        fetches = fetch.refresh_listings(rt, deadline)
-        fetch.wait(fetches.values(), deadline)
-        for ws_id, pending in fetches.items():
-            fetch.settle_listing(rt, ws_id, pending)
+        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline), deadline)
         selected = targets.select(rt, self.sharding, time.time())
         # With /probe per job, /metrics may never collect jobs: prune here too.
         fetch.forget_others(rt, {t.key for t in selected})

@@ -143,6 +143,21 @@ def page_families(rt: Runtime, targets: list[Target], pages: dict[Key, PageView]
     ]
 
 
+def discovery_families(rt: Runtime) -> list[Family]:
+    """Each discovering workspace's listing health, from memory (no upstream call)."""
+    up, errors = family(metrics.DISCOVERY_UP), family(metrics.DISCOVERY_ERROR_INFO)
+    for ws in rt.config.workspaces:
+        listing = rt.listings.get(ws.id) if ws.discover else None
+        if listing is None:
+            continue
+        labels = render_labels(metrics.DISCOVERY_UP.labels, (ws.id,))
+        error = listing.error
+        up.add(labels, 0.0 if error is not None else 1.0)
+        if error is not None:
+            errors.add(labels + _extra("reason", error), 1.0)
+    return [up, errors]
+
+
 def exporter_families(
     rt: Runtime,
     started: float,
@@ -163,9 +178,10 @@ def exporter_families(
         backoff = rt.backoffs.get(ws.id)
         until = backoff.wall_until if backoff is not None and backoff.until > now else 0.0
         rt.own.backoff_until.labels(ws.id).set(until)
+    rt.own.show_outage_state(rt.client.transport.outage.current())
     own = from_client_collector(rt.own.registry)
     duration = family(metrics.SCRAPE_DURATION)
-    families = [build, *job_families, *own, duration]
+    families = [build, *job_families, *discovery_families(rt), *own, duration]
     for produce in process_collectors:
         families.extend(produce())
     duration.add("", time.monotonic() - started)

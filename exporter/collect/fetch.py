@@ -10,11 +10,11 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from ..config import Workspace, is_identifier
-from ..convocore.model import Job, parse_job
+from ..config import Workspace
+from ..convocore.model import parse_job
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
-from .state import Backoff, Fetch, JobState, Key, Listing, Outcome, Runtime, Target
+from .state import Backoff, Fetch, JobState, Key, Outcome, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
 
@@ -74,50 +74,58 @@ def _fetch_job(
     return result
 
 
-def _list_jobs(rt: Runtime, ws: Workspace, deadline: float) -> ApiResult:
-    """Every job of the workspace (the client follows the pagination), kept as the listing."""
-    result = rt.client.list_jobs(ws.id, ws.token, deadline)
-    if result.ok:
-        jobs: dict[str, Job] = {}
-        for item in result.data:
-            if is_identifier(item["id"]):
-                jobs[item["id"]] = parse_job(item)
-        with rt.lock:
-            listing = rt.listings.setdefault(ws.id, Listing())
-            listing.jobs = jobs
-            listing.fetched_at = time.monotonic()
-            listing.last_success = time.time()
-        result = ApiResult(data=None)
-    note_result(rt, ws.id, result)
-    return result
+def start(rt: Runtime, key: object, work: Callable[[], ApiResult], deadline: float) -> Fetch:
+    """Start ``work`` unless the same fetch is already under way (then share it).
 
-
-def start(rt: Runtime, key: object, work: Callable[[], ApiResult]) -> Fetch:
-    """Start ``work`` unless the same fetch is already under way (then share it)."""
+    ``deadline`` is the starting scrape's, which ``work`` keeps to. A fetch still queued past
+    the deadline of the scrape that started it would only answer ``deadline``: it is
+    replaced by a new one.
+    """
+    now = time.monotonic()
     with rt.lock:
-        fetch = rt.inflight.get(key)
-        if fetch is not None:
-            return fetch
+        stale = rt.inflight.get(key)
+        if stale is not None and (stale.running or stale.deadline > now):
+            return stale
+        fetch = Fetch(deadline)
         try:
-            future = rt.executor.submit(work)
+            fetch.future = rt.executor.submit(fetch.run, work)
         except RuntimeError:
             # A reload or stop shut this config's executor mid-scrape: read as the deadline.
-            future = concurrent.futures.Future()
-            future.cancel()
-            return Fetch(future)
-        fetch = Fetch(future)
+            fetch.future.cancel()
+            return fetch
         rt.inflight[key] = fetch
 
-    def done(_: concurrent.futures.Future[ApiResult]) -> None:
+    def done(future: concurrent.futures.Future[ApiResult]) -> None:
+        result = None if future.cancelled() or future.exception() else future.result()
         with rt.lock:
             if rt.inflight.get(key) is fetch:
                 del rt.inflight[key]
+            if result is not None and result.cause == "timeout":
+                rt.overdue[key] = result.reason or "timeout"
+            elif result is not None or not future.cancelled():
+                rt.overdue.pop(key, None)
 
-    future.add_done_callback(done)
+    if stale is not None:
+        stale.future.cancel()
+    fetch.future.add_done_callback(done)
     return fetch
 
 
-def _count_failure(rt: Runtime, fetch: Fetch | None, ws_id: str, reason: str) -> None:
+def overdue(rt: Runtime, key: object, fetch: Fetch, now: float) -> str | None:
+    """Why a scrape does not wait for ``fetch`` (the reason it reports), or None.
+
+    A fetch is not waited for when the last fetch of the same key timed out in flight (the
+    API did not answer it within a deadline), or when it is itself still running from a
+    scrape that has already given up on it.
+    """
+    with rt.lock:
+        reason = rt.overdue.get(key)
+    if reason is None and fetch.running and fetch.deadline <= now:
+        reason = "deadline"
+    return reason
+
+
+def count_failure(rt: Runtime, fetch: Fetch | None, ws_id: str, reason: str) -> None:
     if fetch is not None:
         with rt.lock:
             if fetch.counted:
@@ -134,85 +142,32 @@ def _needs_fetch(rt: Runtime, state: JobState | None, now: float) -> bool:
     return now - state.fetched_at >= rt.config.api.min_refresh_interval
 
 
-def refresh_listings(rt: Runtime, deadline: float, only: str | None = None) -> dict[str, Fetch]:
-    """Start listing the discovering workspaces whose listing is due (or share a running one)."""
-    fetches: dict[str, Fetch] = {}
+def begin_job(
+    rt: Runtime, target: Target, deadline: float, trace: ProbeTrace | None = None
+) -> Outcome | Fetch:
+    """An explicit job's outcome when it needs no fetch (fresh in memory, or the workspace is
+    in backoff), else its fetch, started or shared. ``trace`` is told which and why."""
     now = time.monotonic()
-    for ws in rt.config.workspaces:
-        if only is not None and ws.id != only:
-            continue
-        if not ws.discover or in_backoff(rt, ws.id, now):
-            continue
-        listing = rt.listings.get(ws.id)
-        fresh = (
-            listing is not None
-            and listing.fetched_at is not None
-            and now - listing.fetched_at < rt.config.api.min_refresh_interval
-        )
-        if not fresh:
-            fetches[ws.id] = start(
-                rt, ("list", ws.id), functools.partial(_list_jobs, rt, ws, deadline)
-            )
-    return fetches
+    key = target.key
+    ws = target.workspace
+    state = rt.states.get(key)
+    if not _needs_fetch(rt, state, now):
+        assert state is not None and state.fetched_at is not None
+        if trace is not None:
+            trace.note(_from_memory(rt, state, now))
+        return Outcome(True, None, state.job, state.last_success)
+    if in_backoff(rt, ws.id, now):
+        if trace is not None:
+            trace.note("not fetched: the workspace is in backoff after a 429")
+        return _down(rt, key, "rate_limited")
+    work = functools.partial(_fetch_job, rt, ws, target.job_id, deadline, trace)
+    return start(rt, ("job", *key), work, deadline)
 
 
 def wait(fetches: Iterable[Fetch], deadline: float) -> None:
     futures = [f.future for f in fetches]
     if futures:
         concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()))
-
-
-def resolve(
-    rt: Runtime,
-    targets: list[Target],
-    listing_fetches: dict[str, Fetch],
-    deadline: float,
-    trace: ProbeTrace | None = None,
-) -> dict[Key, Outcome]:
-    """Each target's outcome: from memory when fresh, else fetched within ``deadline``.
-
-    ``trace`` (one ``/probe?debug=true``) is told where the answer came from.
-    """
-    now = time.monotonic()
-    job_fetches: dict[Key, Fetch] = {}
-    outcomes: dict[Key, Outcome] = {}
-    for target in targets:
-        if not target.explicit:
-            continue  # served from the workspace's listing below
-        key = target.key
-        ws = target.workspace
-        state = rt.states.get(key)
-        if not _needs_fetch(rt, state, now):
-            assert state is not None and state.fetched_at is not None
-            outcomes[key] = Outcome(True, None, state.job, state.last_success)
-            if trace is not None:
-                trace.note(_from_memory(rt, state, now))
-        elif in_backoff(rt, ws.id, now):
-            outcomes[key] = _down(rt, key, "rate_limited")
-            if trace is not None:
-                trace.note("not fetched: the workspace is in backoff after a 429")
-        else:
-            work = functools.partial(_fetch_job, rt, ws, target.job_id, deadline, trace)
-            job_fetches[key] = start(rt, key, work)
-    wait([*job_fetches.values(), *listing_fetches.values()], deadline)
-    for key, fetch in job_fetches.items():
-        outcomes[key] = _settle(rt, key, fetch)
-    listing_failures = {ws_id: settle_listing(rt, ws_id, f) for ws_id, f in listing_fetches.items()}
-    for target in targets:
-        if target.explicit:
-            continue
-        ws_id = target.workspace.id
-        listing = rt.listings.get(ws_id)
-        job = listing.jobs.get(target.job_id) if listing else None
-        failed = listing_failures.get(ws_id)
-        reason = failed.reason if failed is not None else None
-        if reason is None and ws_id not in listing_fetches and in_backoff(rt, ws_id, now):
-            reason = "rate_limited"
-        last = listing.last_success if listing else None
-        outcomes[target.key] = Outcome(reason is None, reason, job, last, failed)
-        if trace is not None:
-            trace.note("served from the workspace's job listing (discover: true)")
-    return outcomes
 
 
 def _from_memory(rt: Runtime, state: JobState, now: float) -> str:
@@ -243,25 +198,19 @@ def result_of(fetch: Fetch, what: str, fields: dict[str, str]) -> ApiResult:
         return ApiResult(reason="invalid_response", detail="internal error")
 
 
-def _settle(rt: Runtime, key: Key, fetch: Fetch) -> Outcome:
-    result = result_of(fetch, "job fetch", {"workspace_id": key[0], "job_id": key[1]})
+def settle_job(rt: Runtime, key: Key, fetch: Fetch, pending: str = "deadline") -> Outcome:
+    """The job's outcome from its fetch; down with reason ``pending`` when it has not
+    answered (yet)."""
+    if fetch.future.done():
+        result = result_of(fetch, "job fetch", {"workspace_id": key[0], "job_id": key[1]})
+    else:
+        result = ApiResult(reason=pending, detail="no answer yet")
     if result.ok:
         state = rt.states.get(key)
         return Outcome(True, None, result.data, state.last_success if state else None)
     reason = result.reason or "invalid_response"
-    _count_failure(rt, fetch, key[0], reason)
+    count_failure(rt, fetch, key[0], reason)
     return _down(rt, key, reason, result)
-
-
-def settle_listing(rt: Runtime, ws_id: str, fetch: Fetch) -> ApiResult | None:
-    """None when the listing succeeded, else the failed result (counted once per fetch)."""
-    result = result_of(fetch, "job listing", {"workspace_id": ws_id})
-    if result.ok:
-        return None
-    if result.reason is None:
-        result = ApiResult(reason="invalid_response", detail=result.detail)
-    _count_failure(rt, fetch, ws_id, result.reason or "invalid_response")
-    return result
 
 
 def log_transitions(rt: Runtime, outcomes: dict[Key, Outcome]) -> None:
@@ -273,7 +222,8 @@ def log_transitions(rt: Runtime, outcomes: dict[Key, Outcome]) -> None:
             if state is None:
                 state = rt.states[key] = JobState()
             if state.down_reason != outcome.reason:
-                changes.append((key, state.down_reason, outcome))
+                if not outcome.quiet:
+                    changes.append((key, state.down_reason, outcome))
                 state.down_reason = outcome.reason
     for (ws_id, job_id), before, outcome in changes:
         fields = {"workspace_id": ws_id, "job_id": job_id}

@@ -10,9 +10,10 @@ stay on the fast writer alone.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..config import Config
+from ..convocore import outage
 from ..exposition import metrics
 from ..exposition.writer import counter, gauge
 
@@ -32,12 +33,21 @@ class OwnMetrics:
             buckets=metrics.API_DURATION_BUCKETS,
         )
         self.backoff_until = gauge(metrics.BACKOFF_UNTIL, self.registry)
+        self.outage_state = gauge(metrics.API_OUTAGE_STATE, self.registry)
+        for state in outage.STATES:
+            self.outage_state.labels(state).set(1 if state == "normal" else 0)
         self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
         self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
+        self._dropped: set[str] = set()  # the workspaces with a series of each counter
+        self._truncated: set[str] = set()
 
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
         self.api_requests.labels(workspace_id, code).inc()
         self.api_duration.labels(workspace_id).observe(seconds)
+
+    def show_outage_state(self, current: str) -> None:
+        for state in outage.STATES:
+            self.outage_state.labels(state).set(1 if state == current else 0)
 
     def count_error(self, workspace_id: str, reason: str) -> None:
         self.api_errors.labels(workspace_id, reason).inc()
@@ -46,15 +56,28 @@ class OwnMetrics:
         """A new config is in force: the series that belong to the old one go.
 
         The backoff gauge, the ``max_jobs`` drop counter and the page-stats truncation counter
-        describe the config's workspaces (the two counters start again at 0, as their
-        bookkeeping does); request and error counters keep counting across reloads.
+        describe the config's workspaces: a workspace that left the config (or turned the
+        feature off) loses its series, one that stays keeps counting (a counter never goes
+        back), as request and error counters do across reloads.
         """
         self.backoff_until.clear()
-        self.dropped_jobs.clear()
-        self.page_stats_truncated.clear()
         for ws in config.workspaces:
             self.backoff_until.labels(ws.id).set(0)
-            if ws.max_jobs is not None:
-                self.dropped_jobs.labels(ws.id)
-            if ws.page_stats:
-                self.page_stats_truncated.labels(ws.id)
+        _keep_series(
+            self.dropped_jobs, self._dropped, {ws.id for ws in config.workspaces if ws.max_jobs}
+        )
+        _keep_series(
+            self.page_stats_truncated,
+            self._truncated,
+            {ws.id for ws in config.workspaces if ws.page_stats},
+        )
+
+
+def _keep_series(family: Counter, have: set[str], wanted: set[str]) -> None:
+    """The per-workspace series of ``family``: exactly ``wanted`` (``have`` tracks them)."""
+    for ws_id in have - wanted:
+        family.remove(ws_id)
+    for ws_id in wanted - have:
+        family.labels(ws_id)
+    have.clear()
+    have.update(wanted)

@@ -9,6 +9,8 @@ much of it.
   otherwise it reads the whole list again.
 - At most ``page_stats_max_pages`` pages are counted per job; a job with more is counted once
   in ``page_stats_truncated_jobs_total``.
+- A job's read starts as soon as that job's get-job has answered (or its data came from memory
+  or its listing), within the same scrape; see :mod:`.pipeline`.
 - Reads go through the same executor (``api.max_concurrency``), scrape deadline, per-workspace
   429 backoff and in-flight sharing as get-job. A failed read is retried at a later scrape,
   after ``api.min_refresh_interval`` doubled with each failure in a row (at most
@@ -29,7 +31,7 @@ from ..convocore.api import MAX_LIST_PAGES, PAGES_LIMIT, PagesBatch
 from ..convocore.pages import PageStats, page_key
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
-from .fetch import in_backoff, note_result, result_of, start, wait
+from .fetch import in_backoff, note_result, result_of, start
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -223,52 +225,62 @@ def _why_not(ws: Workspace, state: PageState | None, now: float) -> str:
     return f"page stats: from memory, read {age:.0f}s ago: page_stats_interval is {interval}"
 
 
-def refresh(
-    rt: Runtime,
-    targets: list[Target],
-    outcomes: dict[Key, Outcome],
-    deadline: float,
-    trace: ProbeTrace | None = None,
-) -> dict[Key, PageView]:
-    """Read the pages lists that are due (within ``deadline``) and return what each job of a
-    ``page_stats`` workspace serves. A job without data (never fetched) has no page stats.
+class Reads:
+    """One scrape's pages reads, started job by job as soon as each job's outcome is known
+    (so a slow get-job delays only its own job's read). ``trace`` (one
+    ``/probe?debug=true``) gets the pages requests and why none were made."""
 
-    ``trace`` (one ``/probe?debug=true``) gets the pages requests and why none were made."""
-    now = rt.clock()
-    wanted: list[Key] = []
-    fetches: dict[Key, Fetch] = {}
-    errors: dict[Key, str] = {}
-    for target in targets:
-        outcome = outcomes.get(target.key)
-        ws = target.workspace
-        if not ws.page_stats or outcome is None or outcome.job is None:
-            continue
+    def __init__(self, rt: Runtime, deadline: float, trace: ProbeTrace | None = None) -> None:
+        self.rt = rt
+        self.deadline = deadline
+        self.trace = trace
+        self.now = rt.clock()
+        self.wanted: list[Key] = []
+        self.fetches: dict[Key, Fetch] = {}
+        self.errors: dict[Key, str] = {}
+
+    def start(self, target: Target, outcome: Outcome) -> Fetch | None:
+        """Start the job's read if it is due (or share the one under way); None when there is
+        nothing to wait for. A job without data (never fetched) has no page stats."""
+        rt, ws, trace = self.rt, target.workspace, self.trace
+        if not ws.page_stats or outcome.job is None:
+            return None
         key = target.key
-        wanted.append(key)
+        self.wanted.append(key)
         finished = outcome.job.finished
         state = rt.pages.get(key)
-        if not _due(rt, ws, finished, state, now):
+        if not _due(rt, ws, finished, state, self.now):
             if trace is not None:
-                trace.note(_why_not(ws, state, now))
-            continue
+                trace.note(_why_not(ws, state, self.now))
+            return None
         if in_backoff(rt, ws.id, time.monotonic()):
-            errors[key] = "rate_limited"
+            self.errors[key] = "rate_limited"
             if trace is not None:
                 trace.note("page stats: not read: the workspace is in backoff after a 429")
-            continue
-        work = functools.partial(_read, rt, ws, target.job_id, finished, deadline, trace=trace)
-        fetches[key] = start(rt, ("pages", *key), work)
-    wait(fetches.values(), deadline)
-    for key, fetch in fetches.items():
-        fields = {"workspace_id": key[0], "job_id": key[1]}
-        result = result_of(fetch, "pages read", fields)
-        if not result.ok:
-            errors[key] = result.reason or "invalid_response"
-    views: dict[Key, PageView] = {}
-    with rt.lock:
-        for key in wanted:
-            state = rt.pages.get(key)
-            error = errors.get(key) or (state.error if state else None)
-            if state is not None or error is not None:
-                views[key] = PageView(state.stats if state else None, error)
-    return views
+            return None
+        work = functools.partial(_read, rt, ws, target.job_id, finished, self.deadline, trace=trace)
+        fetch = self.fetches[key] = start(rt, ("pages", *key), work, self.deadline)
+        return fetch
+
+    def views(self) -> dict[Key, PageView]:
+        """What each job of a ``page_stats`` workspace serves: the last good totals, and the
+        failure of this scrape's read (``deadline`` for one still running)."""
+        rt = self.rt
+        for key, fetch in self.fetches.items():
+            if fetch.future.done():
+                fields = {"workspace_id": key[0], "job_id": key[1]}
+                result = result_of(fetch, "pages read", fields)
+                if not result.ok:
+                    self.errors[key] = result.reason or "invalid_response"
+            else:
+                with rt.lock:
+                    pending = rt.overdue.get(("pages", *key), "deadline")
+                self.errors[key] = pending
+        views: dict[Key, PageView] = {}
+        with rt.lock:
+            for key in self.wanted:
+                state = rt.pages.get(key)
+                error = self.errors.get(key) or (state.error if state else None)
+                if state is not None or error is not None:
+                    views[key] = PageView(state.stats if state else None, error)
+        return views

@@ -57,11 +57,15 @@ class PageState:
 
 @dataclass(slots=True)
 class Listing:
-    """A workspace's jobs as last listed by discovery."""
+    """A workspace's jobs as last listed by discovery, and the health of its listing."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
     fetched_at: float | None = None
     last_success: float | None = None
+    error: str | None = None  # why the last listing failed; None while it answers
+    failed: ApiResult | None = None  # ... and that failed result, for the log
+    failing_since: float | None = None  # Runtime.clock time of the first failure in a row
+    expired: bool = False  # failing for longer than discover_grace_period (logged once)
 
 
 @dataclass(slots=True)
@@ -76,11 +80,17 @@ class Backoff:
 class Fetch:
     """One upstream fetch, shared by every scrape that overlaps it."""
 
-    __slots__ = ("counted", "future")
+    __slots__ = ("counted", "deadline", "future", "running")
 
-    def __init__(self, future: concurrent.futures.Future[ApiResult]) -> None:
-        self.future = future
+    def __init__(self, deadline: float) -> None:
+        self.future: concurrent.futures.Future[ApiResult] = concurrent.futures.Future()
+        self.deadline = deadline  # of the scrape that started it, which the fetch keeps to
+        self.running = False  # a worker has taken it up (it is no longer queued)
         self.counted = False  # its failure was counted once, whoever settled it first
+
+    def run(self, work: Callable[[], ApiResult]) -> ApiResult:
+        self.running = True
+        return work()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +117,8 @@ class Outcome:
     last_success: float | None
     failed: ApiResult | None = None
     """The failed fetch behind ``reason``, when there was one (what the log line says)."""
+    quiet: bool = False
+    """A change of ``up`` that is logged once for the workspace, not per job (discovery)."""
 
 
 class Runtime:
@@ -119,7 +131,7 @@ class Runtime:
         self.config = config
         self.own = own
         self.clock = clock  # for the page-stats intervals; tests move it instead of sleeping
-        self.client = ConvocoreClient(config.api, own)
+        self.client = ConvocoreClient(config.api, own, clock=clock)
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
         )
@@ -128,6 +140,9 @@ class Runtime:
         self.listings: dict[str, Listing] = {}
         self.backoffs: dict[str, Backoff] = {}
         self.inflight: dict[object, Fetch] = {}
+        # Fetch keys whose last fetch timed out in flight, with its reason: scrapes do not
+        # wait for them again until one answers (see collect.pipeline).
+        self.overdue: dict[object, str] = {}
         self.labels: dict[Key, str] = {}
         # Jobs left out by max_jobs, per workspace: counted once each while they stay out.
         self.dropped: dict[str, set[str]] = {}
@@ -145,11 +160,13 @@ class Runtime:
     def carry_over(self, old: Runtime) -> None:
         """Keep what ``old`` (the config before a reload) learned of the workspaces this config
         reads from the same API: the jobs (so finished ones are not fetched again), discovery
-        listings, rate-limit backoffs and page totals (unless the page cap changed). A new
-        token for a workspace keeps them too: the data is the workspace's, not the token's.
-        Copies, since fetches of the old config may still finish and update its own."""
+        listings, rate-limit and outage backoffs, overdue fetches, the jobs ``max_jobs`` left
+        out and page totals (unless the page cap changed). A new token for a workspace keeps
+        them too: the data is the workspace's, not the token's. Copies, since fetches of the
+        old config may still finish and update its own."""
         if old.config.api.base_url != self.config.api.base_url:
             return
+        self.client.transport.outage = old.client.transport.outage
         same_cap = {
             ws_id
             for ws_id, ws in self.workspaces.items()
@@ -161,6 +178,9 @@ class Runtime:
             self.states = {k: replace(v) for k, v in old.states.items() if k[0] in self.workspaces}
             self.listings = {k: v for k, v in old.listings.items() if k in self.workspaces}
             self.backoffs = {k: replace(v) for k, v in old.backoffs.items() if k in self.workspaces}
+            self.dropped = {k: set(v) for k, v in old.dropped.items() if k in self.workspaces}
+            kept = self.workspaces
+            self.overdue = {k: v for k, v in old.overdue.items() if _workspace_of(k) in kept}
             self.pages = {k: replace(v) for k, v in old.pages.items() if k[0] in same_cap}
             self.truncated = {k: set(v) for k, v in old.truncated.items() if k in same_cap}
 
@@ -177,3 +197,9 @@ class Runtime:
             text = render_labels(metrics.JOB_LABELS, key)
             self.labels[key] = text
         return text
+
+
+def _workspace_of(key: object) -> object:
+    """The workspace of a fetch key: ``("job", ws, job)``, ``("list", ws)`` or
+    ``("pages", ws, job)``."""
+    return key[1] if isinstance(key, tuple) and len(key) > 1 else None

@@ -7,6 +7,7 @@ Requests go through :class:`exporter.convocore.transport.Transport`; every call 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,10 +54,16 @@ class ConvocoreClient:
     """The API's endpoints over one :class:`Transport`."""
 
     def __init__(
-        self, api: ApiConfig, observer: RequestObserver, *, transport: Transport | None = None
+        self,
+        api: ApiConfig,
+        observer: RequestObserver,
+        *,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` times the outage backoff's pauses (tests move it instead of sleeping)."""
         self.api = api
-        self.transport = transport or Transport(api, observer)
+        self.transport = transport or Transport(api, observer, clock=clock)
         self.host = self.transport.host
 
     def close(self, *, abort: bool = False) -> None:

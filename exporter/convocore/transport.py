@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -26,6 +27,7 @@ from requests.auth import AuthBase
 from .. import __version__
 from ..config import ApiConfig, Secret
 from .neterrors import api_host, classify
+from .outage import OutageBackoff
 from .trace import Attempt, ProbeTrace, safe_url
 from .watchdog import Guard, WatchedAdapter, arm, guard_this_thread
 
@@ -58,6 +60,8 @@ class ApiResult:
     cause: str | None = None
     """Set when no usable HTTP answer came: one of :data:`exporter.convocore.neterrors.CAUSES`
     (``dns``, ``refused`` ...), for the logs; never a label value."""
+    held: bool = False
+    """Not sent at all: the API host is in outage backoff (:mod:`.outage`)."""
 
     @property
     def ok(self) -> bool:
@@ -143,10 +147,13 @@ class Transport:
         observer: RequestObserver,
         *,
         quick_retry_delay: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self.observer = observer
         self.host = api_host(api.base_url)
+        self.outage = OutageBackoff(self.host, api.max_concurrency, clock=clock)
+        """Handed on to the transport of a reloaded config for the same origin."""
         self.quick_retry_delay = (
             QUICK_RETRY_DELAY if quick_retry_delay is None else quick_retry_delay
         )
@@ -174,6 +181,7 @@ class Transport:
         refuses new ones, so that a process stopping need not wait for a slow API (the
         interpreter joins the worker threads on exit)."""
         if abort:
+            self.outage.close()
             with self._in_flight_lock:
                 self._aborted = True
                 guards = list(self._in_flight)
@@ -183,13 +191,16 @@ class Transport:
 
     def get(self, call: Call, url: str, params: dict[str, str] | None = None) -> ApiResult:
         """GET with at most one retry: on connection errors and 5xx, and on 429 when the
-        server's ``Retry-After`` fits before the deadline. 4xx is never retried.
+        server's ``Retry-After`` fits before the deadline. 4xx is never retried. Nothing is
+        sent while the host is in outage backoff.
 
         ``call.trace`` receives every HTTP attempt and the retry decision.
         """
         deadline, trace = call.deadline, call.trace
-        result = self._attempt(call, url, params)
+        result = self._send(call, url, params)
         retry = False
+        if result.held:
+            return result
         if result.reason in ("connection", "server_error"):
             retry = deadline - time.monotonic() > self.quick_retry_delay * 2
             wait = self.quick_retry_delay * (0.5 + random.random())  # noqa: S311 - jitter
@@ -204,10 +215,21 @@ class Transport:
             if trace is not None:
                 trace.note(f"retrying in {wait:.3f}s after {result.reason}")
             time.sleep(wait)
-            result = self._attempt(call, url, params)
+            result = self._send(call, url, params)
         elif trace is not None and result.reason is not None:
             why = _NO_RETRY.get(result.reason, "(this kind of failure is never retried)")
             trace.note(f"not retried: {result.reason} {why}")
+        return result
+
+    def _send(self, call: Call, url: str, params: dict[str, str] | None) -> ApiResult:
+        """One attempt, when the outage backoff lets it go (see :mod:`.outage`)."""
+        ticket, held = self.outage.admit(call.deadline)
+        if held is not None:
+            if call.trace is not None:
+                call.trace.note(f"not sent: the API host is in outage backoff ({held})")
+            return ApiResult(reason=held, detail="not sent: outage backoff", held=True)
+        result = self._attempt(call, url, params)
+        self.outage.settle(ticket, result.reason, result.cause)
         return result
 
     def _attempt(self, call: Call, url: str, params: dict[str, str] | None) -> ApiResult:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from ..convocore import outage
 from ..convocore.model import Job
 from ..convocore.pages import EMPTY_RULE, PageStats
 
@@ -273,6 +274,22 @@ PAGE_STATS_TRUNCATED = MetricDef(
     "the exporter (`page_stats: true`)",
 )
 
+DISCOVERY_UP = MetricDef(
+    PREFIX + "discovery_up",
+    "gauge",
+    "1 when the workspace's last job listing answered, else 0; its discovered jobs stay up "
+    "until it has failed for discover_grace_period.",
+    ("workspace_id",),
+    "the exporter (workspaces with `discover: true`, once listed)",
+)
+DISCOVERY_ERROR_INFO = MetricDef(
+    PREFIX + "discovery_error_info",
+    "gauge",
+    "Why the workspace's last job listing failed; present only while its discovery_up is 0.",
+    ("workspace_id", "reason"),
+    "the exporter (workspaces with `discover: true`)",
+)
+
 UP = MetricDef(
     PREFIX + "up",
     "gauge",
@@ -338,6 +355,16 @@ BACKOFF_UNTIL = MetricDef(
     ("workspace_id",),
     "the exporter (`Retry-After`, else exponential backoff with jitter)",
 )
+API_OUTAGE_STATE = MetricDef(
+    PREFIX + "api_outage_state",
+    "gauge",
+    "1 for the state of the outage backoff of the API host, 0 for the others: normal (every "
+    "request sent), backoff (none sent until the next probe), probing (a few sent, more as "
+    "they succeed).",
+    ("state",),
+    f"the exporter (after {outage.THRESHOLD} requests in a row without a usable answer; see "
+    "docs/reliability.md)",
+)
 DROPPED_JOBS = MetricDef(
     PREFIX + "dropped_jobs_total",
     "counter",
@@ -388,11 +415,14 @@ ALL: list[MetricDef] = [
     *PAGE_VALUES,
     PAGE_MARKDOWN_CHARS,
     PAGE_STATS_ERROR_INFO,
+    DISCOVERY_UP,
+    DISCOVERY_ERROR_INFO,
     PAGE_STATS_TRUNCATED,
     API_ERRORS,
     API_REQUESTS,
     API_DURATION,
     BACKOFF_UNTIL,
+    API_OUTAGE_STATE,
     DROPPED_JOBS,
     RELOAD_SUCCESS,
     RELOAD_TIME,

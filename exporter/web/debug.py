@@ -22,7 +22,8 @@ EXPLAIN: dict[str, str] = {
     "connection": "no connection to the API (DNS, TCP or TLS failed, or it was cut mid-answer)",
     "invalid_response": "the answer was not what the API documents (not JSON, wrong shape, "
     "too large, or a redirect off the API host)",
-    "deadline": "the scrape deadline passed before the answer came",
+    "deadline": "the scrape deadline passed before the answer came (or an earlier fetch of "
+    "it timed out and this scrape did not wait for it again)",
 }
 
 

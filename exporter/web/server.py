@@ -17,8 +17,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,6 +36,7 @@ from .auth import WWW_AUTHENTICATE
 from .debug import probe_report
 from .httpserver import TLSThreadingHTTPServer
 from .landing import landing_page
+from .limits import LimitedHandler, Limits, Slots
 from .settings import WebHolder
 from .stoppable import PromptShutdownMixin
 
@@ -76,9 +76,11 @@ class ServerOptions:
     """Whether ``POST /-/reload`` is allowed (``--web.enable-lifecycle``)."""
     telemetry_path: str = "/metrics"
     demo: bool = False
+    limits: Limits = field(default_factory=Limits)
+    """``--web.read-header-timeout``, ``--web.idle-timeout``, ``--web.max-requests``."""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LimitedHandler):
     server: ExporterServer
     protocol_version = "HTTP/1.1"
     server_version = f"convocore-crawler-exporter/{__version__}"
@@ -93,6 +95,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("http request", extra={"client": self.client_address[0], "line": format % args})
+
+    def limits(self) -> tuple[Limits, Slots]:
+        return self.server.options.limits, self.server.slots
+
+    def refuse_busy(self) -> None:
+        cap = self.server.options.limits.max_requests
+        text = f"Too many requests at once (--web.max-requests {cap}); try again later.\n"
+        self._respond(503, text.encode(), headers={"Connection": "close"})
 
     def _respond(
         self,
@@ -339,9 +349,12 @@ class ExporterServer(PromptShutdownMixin, TLSThreadingHTTPServer):
         exporter: Exporter,
         options: ServerOptions | None = None,
         web: WebHolder | None = None,
+        slots: Slots | None = None,
     ) -> None:
+        """``slots``: the requests served at once, shared by every listener of one process."""
         self.exporter = exporter
         self.options = options or ServerOptions()
+        self.slots = slots or Slots(self.options.limits.max_requests)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler, web=web)

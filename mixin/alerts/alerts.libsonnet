@@ -146,6 +146,24 @@ local jobName =
               ||| % util.words(c, 'apiUnreachableFor')),
             },
           },
+          // The listing of a workspace with discover: true. Its jobs stay up through a blip
+          // (the exporter's discover_grace_period), so this is the alert that tells of a
+          // listing failing for long; the reason comes from the info metric.
+          {
+            alert: 'ConvocoreCrawlerDiscoveryFailing',
+            expr: 'convocore_crawler_discovery_up == 0',
+            'for': util.duration(c, 'discoveryFailingFor'),
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The exporter cannot list the Convocore crawler jobs of a workspace.',
+              description: util.oneLine(|||
+                For %s the job listing of workspace {{ $labels.workspace_id }} has failed at
+                {{ $labels.instance }}{{ with printf "convocore_crawler_discovery_error_info{instance=%%q,workspace_id=%%q}" $labels.instance $labels.workspace_id | query }}, reason {{ . | first | label "reason" }}{{ end }}.
+                Its discovered jobs are kept as last listed for the exporter's
+                discover_grace_period, then go down; new jobs are not found meanwhile.
+              ||| % util.words(c, 'discoveryFailingFor')),
+            },
+          },
           // 429 answers counted by the exporter, jobs down for that reason, or a workspace in
           // rate-limit backoff (during which the exporter sends it no requests at all).
           {

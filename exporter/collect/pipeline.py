@@ -1,0 +1,87 @@
+"""One scrape's fetches as a pipeline, so that a slow, hung or failing job delays only itself.
+
+- Each job's pages read (``page_stats: true``) starts as soon as that job's own outcome is
+  known: at once for a job served from memory or from its workspace's listing, else when its
+  get-job answers. Reads still running at the deadline go on; the next scrape shares them and
+  serves what they read.
+- A job whose last fetch timed out in flight (the API did not answer it within a deadline),
+  or whose fetch is still running from a scrape that already gave up on it, is *overdue*: its
+  fetch is started (or shared) as usual, but the scrape does not wait for it. The scrape ends
+  as soon as every other job is settled; if the overdue job answered by then it counts,
+  otherwise it is down at once with the reason of its timeout (``deadline`` or ``timeout``).
+  A hung job thus costs one deadline, not every scrape. An answer, even a late one, ends it.
+  The same holds for pages reads and for discovery listings.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from ..convocore.trace import ProbeTrace
+from . import discovery
+from .fetch import begin_job, log_transitions, overdue, settle_job
+from .pagereads import PageView, Reads
+from .state import Fetch, Key, Outcome, Runtime, Target
+
+
+def run(
+    rt: Runtime, targets: list[Target], deadline: float, trace: ProbeTrace | None = None
+) -> tuple[dict[Key, Outcome], dict[Key, PageView]]:
+    """Each target's outcome and pages, within ``deadline``; the job transitions logged."""
+    answered: queue.SimpleQueue[tuple[str, Key]] = queue.SimpleQueue()
+    waiting: set[tuple[str, Key]] = set()  # what the scrape waits for
+    reads = Reads(rt, deadline, trace)
+    by_key = {t.key: t for t in targets}
+    now = time.monotonic()
+
+    def follow(kind: str, key: Key, fetch: Fetch) -> None:
+        tag = (kind, key)
+        reason = overdue(rt, (kind, *key), fetch, now)
+        if reason is None:
+            waiting.add(tag)
+        elif trace is not None:
+            trace.note(f"not waited for: a fetch of this {_WHAT[kind]} is overdue ({reason})")
+        fetch.future.add_done_callback(lambda _: answered.put(tag))
+
+    def settled(target: Target, outcome: Outcome) -> None:
+        outcomes[target.key] = outcome
+        fetch = reads.start(target, outcome)
+        if fetch is not None:
+            follow("pages", target.key, fetch)
+
+    outcomes: dict[Key, Outcome] = {}
+    jobs: dict[Key, Fetch] = {}
+    for key, outcome in discovery.outcomes(rt, targets, trace).items():
+        settled(by_key[key], outcome)
+    for target in targets:
+        if not target.explicit:
+            continue
+        begun = begin_job(rt, target, deadline, trace)
+        if isinstance(begun, Outcome):
+            settled(target, begun)
+        else:
+            jobs[target.key] = begun
+            follow("job", target.key, begun)
+    while waiting:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            tag = answered.get(timeout=remaining)
+        except queue.Empty:
+            break
+        waiting.discard(tag)
+        kind, key = tag
+        if kind == "job" and key not in outcomes:
+            settled(by_key[key], settle_job(rt, key, jobs[key]))
+    for key, fetch in jobs.items():
+        if key not in outcomes:
+            with rt.lock:
+                pending = rt.overdue.get(("job", *key), "deadline")
+            outcomes[key] = settle_job(rt, key, fetch, pending)
+    log_transitions(rt, outcomes)
+    return outcomes, reads.views()
+
+
+_WHAT = {"job": "job", "pages": "job's pages list"}
