@@ -11,7 +11,7 @@ import socket
 import sys
 import textwrap
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -184,37 +184,22 @@ class _Formatter(argparse.HelpFormatter):
         return f"{text} ({'; '.join(notes)})" if notes else text
 
 
-class _VersionAction(argparse.Action):
-    """``--version``: version, revision, build date and Python version, then exit."""
+class _PrintAction(argparse.Action):
+    """A flag that prints a text on stdout and exits (``--version``, ``--config.example``)."""
 
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
-        super().__init__(
-            option_strings,
-            dest,
-            nargs=0,
-            default=argparse.SUPPRESS,
-            help="print the version, revision, build date and Python version, and exit",
-        )
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        sys.stdout.write(build_info().text())
-        parser.exit()
-
-
-class _ExampleAction(argparse.Action):
-    """``--config.example``: the example config file on stdout, then exit."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: Any) -> None:
-        super().__init__(
-            option_strings,
-            dest,
-            nargs=0,
-            default=argparse.SUPPRESS,
-            help="print an example config file on stdout and exit",
-        )
+    def __init__(
+        self,
+        option_strings: list[str],
+        text: Callable[[], str],
+        help: str,
+        dest: str = argparse.SUPPRESS,
+        **_: Any,
+    ) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+        self._text = text
 
     def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
-        sys.stdout.write(example_config())
+        sys.stdout.write(self._text())
         parser.exit()
 
 
@@ -237,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate the config file, print OK or the error, and exit",
     )
-    parser.add_argument("--config.example", action=_ExampleAction)
+    parser.add_argument(
+        "--config.example",
+        action=_PrintAction,
+        text=example_config,
+        help="print an example config file on stdout and exit",
+    )
     parser.add_argument(
         "--config.auto-reload-interval",
         dest="auto_reload_interval",
@@ -360,7 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FORMAT",
         help="log line format",
     )
-    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument(
+        "--version",
+        action=_PrintAction,
+        text=lambda: build_info().text(),
+        help="print the version, revision, build date and Python version, and exit",
+    )
     return parser
 
 
