@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,7 @@ from .mixin import (
     alert_rules,
     load_yaml,
 )
-from .tools import require_tool
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+from .tools import require_tool, run
 
 
 @pytest.mark.prometheus

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from .mixin import ALERTS, RENDER_SCRIPT, ROOT, RULES, load_yaml
-from .tools import require_tool
+from .tools import require_tool, run
 
 CUSTOM = ROOT / "tests" / "data" / "mixin-custom"
 SETTINGS = CUSTOM / "settings.json"
@@ -42,10 +41,6 @@ DIFFERS_FROM_DEFAULT = {
     # stale after 30 minutes instead of an hour
     ("ConvocoreCrawlerDataStale", "31m"),
 }
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
 
 
 @pytest.fixture(scope="module")

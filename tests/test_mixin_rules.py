@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from .mixin import (
     recorded_names,
     recording_rules,
 )
-from .tools import require_tool
+from .tools import require_tool, run
 
 # level:metric:operations, the level naming the labels the result is kept by.
 RECORDING_NAME = re.compile(
@@ -47,10 +46,6 @@ EXPECTED_ALERTS = {
     "ConvocoreCrawlerExporterDown",
     "ConvocoreCrawlerConfigReloadFailed",
 }
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
 
 
 def unit_tests() -> list[dict[str, Any]]:

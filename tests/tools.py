@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,8 @@ def require_node_tools() -> Path:
     if in_ci():
         pytest.fail(f"{message}; CI is set, so this test must run", pytrace=False)
     pytest.skip(message)
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """A tool run to its end (at most two minutes), its output captured as text."""
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
