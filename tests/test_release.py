@@ -243,7 +243,9 @@ def installed(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin"
 
 
-def run_installed(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_installed(
+    bin_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The console script, started outside the source tree so only the wheel can be imported."""
     return subprocess.run(
         [str(bin_dir / SCRIPT), *args],
@@ -251,6 +253,7 @@ def run_installed(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
         check=False,
     )
 
@@ -345,29 +348,13 @@ def test_the_installed_wheel_shows_the_revision_and_date_it_was_built_from(
     assert GIT_HEAD is not None
     revision, date = GIT_HEAD
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOCORE_EXPORTER_")}
-    result = subprocess.run(
-        [str(installed / SCRIPT), "--version"],
-        cwd=installed.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    result = run_installed(installed, "--version", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[:2] == [
         f"{SCRIPT}, version {exporter.__version__} (revision: {revision})",
         f"  build date: {date}",
     ]
-    once = subprocess.run(
-        [str(installed / SCRIPT), "--demo", "--once"],
-        cwd=installed.parent,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    once = run_installed(installed, "--demo", "--once", env=env)
     assert once.returncode == 0, once.stderr
     build = [
         dict(labels)
