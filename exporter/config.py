@@ -52,6 +52,8 @@ WORKSPACE_KEYS = frozenset(
         "jobs",
         "discover",
         "discover_grace_period",
+        "discover_interval",
+        "discover_max_pages",
         "include_finished_for",
         "max_jobs",
         "allow_unconfigured_probes",
@@ -108,6 +110,8 @@ class Workspace:
     token_file: str | None = None
     discover: bool = False
     discover_grace_period: float = 300.0
+    discover_interval: float = 600.0
+    discover_max_pages: int = 1000
     include_finished_for: float | None = None
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
@@ -480,6 +484,18 @@ def _parse_workspace(
         f"{key}.discover_grace_period",
         Workspace.discover_grace_period,
     )
+    discover_interval = reader.duration(
+        _given(data, "discover_interval"),
+        f"{key}.discover_interval",
+        Workspace.discover_interval,
+    )
+    discover_max_pages = reader.whole(
+        data.get("discover_max_pages"),
+        f"{key}.discover_max_pages",
+        Workspace.discover_max_pages,
+        minimum=1,
+        maximum=1_000_000,
+    )
     include_for = None
     include_node = _given(data, "include_finished_for")
     if include_node is not None:
@@ -495,6 +511,8 @@ def _parse_workspace(
         token_file=token_file,
         discover=discover,
         discover_grace_period=grace,
+        discover_interval=discover_interval,
+        discover_max_pages=discover_max_pages,
         include_finished_for=include_for,
         max_jobs=max_jobs,
         allow_unconfigured_probes=reader.flag(

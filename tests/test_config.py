@@ -162,7 +162,8 @@ API_KEYS = (
     "region, timeout_seconds"
 )
 WORKSPACE_KEYS = (
-    "allow_unconfigured_probes, discover, discover_grace_period, id, include_finished_for, jobs, "
+    "allow_unconfigured_probes, discover, discover_grace_period, discover_interval, "
+    "discover_max_pages, id, include_finished_for, jobs, "
     "max_jobs, page_stats, page_stats_interval, page_stats_max_pages, token, token_file"
 )
 WS = "workspaces:\n  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j]\n"

@@ -145,8 +145,9 @@ DURATION = (
         (
             "page_stat: true",
             "c.yml:5:5: workspaces[0].page_stat: unknown key; expected one of "
-            "allow_unconfigured_probes, discover, discover_grace_period, id, "
-            "include_finished_for, jobs, max_jobs, page_stats, page_stats_interval, "
+            "allow_unconfigured_probes, discover, discover_grace_period, discover_interval, "
+            "discover_max_pages, id, include_finished_for, jobs, max_jobs, page_stats, "
+            "page_stats_interval, "
             "page_stats_max_pages, token, token_file",
         ),
     ],

@@ -77,8 +77,12 @@ def test_discovery_bounds_a_lying_cursor(fake, start_exporter):
     fake.set_jobs(WS, many_jobs(3))
     fake.fail(LIST, Fault(200, envelope({"jobs": [full_job("job-x", WS)], "nextCursor": "same"})))
     series = start_exporter(discover_config(fake)).scrape()
-    assert value(series, P + "up", workspace_id=WS, job_id="job-x") == 1
-    assert fake.count(LIST) == 2  # the repeated cursor ends the walk
+    # The repeated cursor ends the walk as a listing that cannot be trusted to be whole.
+    assert fake.count(LIST) == 2
+    assert value(series, P + "up", workspace_id=WS, job_id="job-x") is None
+    assert value(series, P + "discovery_up", workspace_id=WS) == 0
+    reason = {"workspace_id": WS, "reason": "invalid_response"}
+    assert value(series, P + "discovery_error_info", **reason) == 1
 
 
 def test_discovery_failure_keeps_the_last_listing_with_up_zero(fake, start_exporter):

@@ -35,7 +35,8 @@ def test_config_objects_never_show_the_token(tmp_path):
 
 
 WORKSPACE_KEYS = (
-    "allow_unconfigured_probes, discover, discover_grace_period, id, include_finished_for, jobs, "
+    "allow_unconfigured_probes, discover, discover_grace_period, discover_interval, "
+    "discover_max_pages, id, include_finished_for, jobs, "
     "max_jobs, page_stats, page_stats_interval, page_stats_max_pages, token, token_file"
 )
 

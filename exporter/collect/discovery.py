@@ -19,79 +19,150 @@ import functools
 import logging
 import time
 
-from ..config import Workspace, is_identifier
-from ..convocore.model import Job, parse_job
+from ..config import Workspace
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
-from .fetch import count_failure, in_backoff, note_result, overdue, result_of, start, wait
+from . import walks
+from .fetch import count_failure, in_backoff, note_result, overdue, start, wait
 from .state import Fetch, Key, Listing, Outcome, Runtime, Target
+from .targets import Sharding
 
 log = logging.getLogger("exporter.collect")
 
+# Discovery's reason while a workspace's first listing has not completed yet.
+IN_PROGRESS = "listing_in_progress"
 
-def _list_jobs(rt: Runtime, ws: Workspace, deadline: float) -> ApiResult:
-    """Every job of the workspace (the client follows the pagination), kept as the listing."""
-    result = rt.client.list_jobs(ws.id, ws.token, deadline)
+
+def _walk(rt: Runtime, ws: Workspace, full: bool, active: set[str]) -> ApiResult:
+    """One walk of the workspace's list (see :mod:`.walks`), applied to its listing."""
+    with rt.lock:
+        listing = rt.listings.setdefault(ws.id, Listing())
+    result, gathered, was_full = walks.walk(rt, ws, listing, active, full)
+    if rt.closed:
+        return result  # a reload or stop cut it short: the new config walks again
     if result.ok:
-        jobs: dict[str, Job] = {}
-        for item in result.data:
-            if is_identifier(item["id"]):
-                jobs[item["id"]] = parse_job(item)
-        with rt.lock:
-            listing = rt.listings.setdefault(ws.id, Listing())
-            listing.jobs = jobs
-            listing.fetched_at = time.monotonic()
-            listing.last_success = time.time()
-        result = ApiResult(data=None)
+        _apply(rt, ws, listing, gathered, was_full)
+    else:
+        if result.reason is None:
+            result = ApiResult(reason="invalid_response", detail=result.detail)
+        count_failure(rt, None, ws.id, result.reason or "invalid_response")
     note_result(rt, ws.id, result)
+    _record(rt, ws, result)
     return result
 
 
-def refresh(rt: Runtime, deadline: float, only: str | None = None) -> dict[str, Fetch]:
-    """Start listing the discovering workspaces whose listing is due (or share a running one).
+def _apply(rt: Runtime, ws: Workspace, listing: Listing, got: walks.Gathered, full: bool) -> None:
+    """A full walk replaces what is known (or adds to it, when the list's total changed while
+    it was read: a job may then have slipped between two pages); a refresh adds to it."""
+    now = time.monotonic()
+    cut_before = listing.cut
+    with rt.lock:
+        if full and len(got.totals) <= 1:
+            listing.jobs, listing.seen, listing.aged = got.jobs, got.seen, got.aged
+            listing.positions = got.positions
+        else:
+            for job_id in got.aged | got.gone:
+                listing.jobs.pop(job_id, None)
+                listing.seen.pop(job_id, None)
+                listing.positions.pop(job_id, None)
+            listing.aged |= got.aged
+            listing.aged -= got.gone
+            listing.jobs.update(got.jobs)
+            listing.seen.update(got.seen)
+            for job_id, job in got.jobs.items():
+                if job.finished:
+                    listing.positions.pop(job_id, None)
+            listing.positions.update(got.positions)
+        listing.cursor, listing.page_size = got.cursor, got.page_size
+        if got.totals:
+            listing.total = max(got.totals)
+        if full:
+            listing.fetched_at = now
+            listing.cut = got.cut
+        listing.refreshed_at = now
+        listing.last_success = time.time()
+    if full and got.cut > cut_before:
+        rt.own.discovery_truncated.labels(ws.id).inc(got.cut - cut_before)
+        if cut_before == 0:
+            log.warning(
+                "discover_max_pages reached; the listing's later jobs are not exported",
+                extra={
+                    "workspace_id": ws.id,
+                    "left_out": got.cut,
+                    "discover_max_pages": ws.discover_max_pages,
+                },
+            )
 
-    A listing due while its workspace is in backoff after a 429 is not asked: that counts as
-    a failed listing (``rate_limited``)."""
+
+def _due(rt: Runtime, ws: Workspace, listing: Listing | None, now: float) -> bool | None:
+    """Whether a full walk (True) or a refresh (False) is due, or nothing (None)."""
+    if listing is None or listing.fetched_at is None:
+        return True
+    if now - listing.fetched_at >= ws.discover_interval:
+        return True
+    if (
+        listing.refreshed_at is None
+        or now - listing.refreshed_at >= rt.config.api.min_refresh_interval
+    ):
+        return False
+    return None
+
+
+def refresh(
+    rt: Runtime, deadline: float, only: str | None = None, sharding: Sharding | None = None
+) -> dict[str, Fetch]:
+    """Start the walks that are due of the discovering workspaces (or share one under way).
+
+    A walk due while its workspace is in backoff after a 429 is not started: that counts as a
+    failed listing (``rate_limited``). ``sharding`` picks the active jobs a refresh re-reads."""
     fetches: dict[str, Fetch] = {}
     now = time.monotonic()
     for ws in rt.config.workspaces:
         if not ws.discover or (only is not None and ws.id != only):
             continue
         listing = rt.listings.get(ws.id)
-        fresh = (
-            listing is not None
-            and listing.fetched_at is not None
-            and now - listing.fetched_at < rt.config.api.min_refresh_interval
-        )
-        if fresh:
+        with rt.lock:
+            running = rt.inflight.get(("list", ws.id))
+        if running is not None and running.running:
+            fetches[ws.id] = running
+            continue
+        full = _due(rt, ws, listing, now)
+        if full is None:
             continue
         if in_backoff(rt, ws.id, now):
             _record(rt, ws, ApiResult(reason="rate_limited", detail="in backoff after a 429"))
             continue
-        work = functools.partial(_list_jobs, rt, ws, deadline)
-        fetches[ws.id] = start(rt, ("list", ws.id), work, deadline)
+        active: set[str] = set()
+        if listing is not None and not full:
+            with rt.lock:
+                active = {
+                    job_id
+                    for job_id, job in listing.jobs.items()
+                    if not job.finished and (sharding is None or sharding.owns((ws.id, job_id)))
+                }
+        work = functools.partial(_walk, rt, ws, full, active)
+        fetches[ws.id] = start(rt, ("list", ws.id), work, deadline, rt.walkers)
     return fetches
 
 
 def wait_and_settle(rt: Runtime, fetches: dict[str, Fetch], deadline: float) -> None:
-    """Wait for the listings within ``deadline`` (not for an overdue one) and note how each
-    went. The discovered jobs depend on them, so this comes before the jobs are selected."""
+    """Wait for the walks within ``deadline`` (not for an overdue one). The discovered jobs
+    depend on them, so this comes before the jobs are selected.
+
+    A walk notes how it went itself when it ends, whoever waits for it. One still running at
+    the deadline goes on: later scrapes serve the last complete listing meanwhile, and the
+    first one after it ends uses it. Until a workspace's first listing is complete, its
+    discovery is down with reason ``listing_in_progress``."""
     now = time.monotonic()
     wait([f for ws, f in fetches.items() if overdue(rt, ("list", ws), f, now) is None], deadline)
     for ws_id, fetch in fetches.items():
         ws = rt.workspaces.get(ws_id)
-        if ws is None:
+        listing = rt.listings.get(ws_id)
+        if ws is None or fetch.future.done():
             continue
-        result = result_of(fetch, "job listing", {"workspace_id": ws_id})
-        if not fetch.future.done():
-            with rt.lock:  # not waited for (overdue), or still running at the deadline
-                reason = rt.overdue.get(("list", ws_id), "deadline")
-            result = ApiResult(reason=reason, detail="no answer yet")
-        if not result.ok:
-            if result.reason is None:
-                result = ApiResult(reason="invalid_response", detail=result.detail)
-            count_failure(rt, fetch, ws_id, result.reason or "invalid_response")
-        _record(rt, ws, result)
+        first = listing is None or listing.fetched_at is None
+        if first and (listing is None or listing.error in (None, IN_PROGRESS)):
+            _record(rt, ws, ApiResult(reason=IN_PROGRESS, detail="the first listing runs"))
 
 
 def _record(rt: Runtime, ws: Workspace, result: ApiResult) -> None:
@@ -108,7 +179,12 @@ def _record(rt: Runtime, ws: Workspace, result: ApiResult) -> None:
                 listing.failing_since = rt.clock()
         after = listing.error
     fields: dict[str, object] = {"workspace_id": ws.id}
-    if after is not None and after != before:
+    if after == IN_PROGRESS and before is None:
+        log.info(
+            "first job listing under way; its jobs are exported once it is complete",
+            extra=fields,
+        )
+    elif after is not None and after != before:
         fields["reason"] = after
         if result.cause is not None:
             fields.update(host=rt.client.host, cause=result.cause, detail=result.detail)
@@ -117,6 +193,8 @@ def _record(rt: Runtime, ws: Workspace, result: ApiResult) -> None:
             "discover_grace_period",
             extra={**fields, "discover_grace_period": ws.discover_grace_period},
         )
+    elif after is None and before == IN_PROGRESS:
+        log.info("first job listing complete", extra={**fields, "jobs": len(listing.jobs)})
     elif after is None and before is not None:
         log.info("job listing answers again", extra={**fields, "previous_reason": before})
 
@@ -138,13 +216,12 @@ def outcomes(
         if ws.id not in expired:
             expired[ws.id] = _expired(rt, ws, listing, now)
         job = listing.jobs.get(target.job_id)
+        read_at = listing.seen.get(target.job_id, listing.last_success)
         if expired[ws.id]:
             reason = listing.error or "invalid_response"
-            result[target.key] = Outcome(
-                False, reason, job, listing.last_success, listing.failed, quiet=True
-            )
+            result[target.key] = Outcome(False, reason, job, read_at, listing.failed, quiet=True)
         else:
-            result[target.key] = Outcome(True, None, job, listing.last_success, quiet=True)
+            result[target.key] = Outcome(True, None, job, read_at, quiet=True)
         if trace is not None:
             trace.note(_served(listing, expired[ws.id], now))
     return result

@@ -94,7 +94,7 @@ class Exporter:
         rt = self._runtime
         if not jobs:
             return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
-        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline), deadline)
+        self._discover(rt, deadline)
         selected = targets.select(rt, self.sharding, time.time())
         fetch.forget_others(rt, {t.key for t in selected})
         outcomes, pages = pipeline.run(rt, selected, deadline)
@@ -122,7 +122,7 @@ class Exporter:
                 "unknown_workspace", f"workspace {workspace_id!r} is not in the config"
             )
         key = (workspace_id, job_id)
-        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline, workspace_id), deadline)
+        self._discover(rt, deadline, workspace_id)
         selected = [t for t in targets.select(rt, self.sharding, time.time()) if t.key == key]
         if not selected:
             if not ws.allow_unconfigured_probes:
@@ -134,10 +134,15 @@ class Exporter:
         outcomes, pages = pipeline.run(rt, selected, deadline, trace)
         return ScrapeResult(job_families(rt, selected, outcomes, pages), selected, outcomes)
 
+    def _discover(self, rt: Runtime, deadline: float, only: str | None = None) -> None:
+        """Start the listing walks that are due and wait for them within ``deadline``."""
+        fetches = discovery.refresh(rt, deadline, only, self.sharding)
+        discovery.wait_and_settle(rt, fetches, deadline)
+
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
         rt = self._runtime
-        discovery.wait_and_settle(rt, discovery.refresh(rt, deadline), deadline)
+        self._discover(rt, deadline)
         selected = targets.select(rt, self.sharding, time.time())
         # With /probe per job, /metrics may never collect jobs: prune here too.
         fetch.forget_others(rt, {t.key for t in selected})

@@ -74,8 +74,15 @@ def _fetch_job(
     return result
 
 
-def start(rt: Runtime, key: object, work: Callable[[], ApiResult], deadline: float) -> Fetch:
-    """Start ``work`` unless the same fetch is already under way (then share it).
+def start(
+    rt: Runtime,
+    key: object,
+    work: Callable[[], ApiResult],
+    deadline: float,
+    executor: concurrent.futures.Executor | None = None,
+) -> Fetch:
+    """Start ``work`` (on ``executor``, else the runtime's request executor) unless the same
+    fetch is already under way (then share it).
 
     ``deadline`` is the starting scrape's, which ``work`` keeps to. A fetch still queued past
     the deadline of the scrape that started it would only answer ``deadline``: it is
@@ -88,7 +95,7 @@ def start(rt: Runtime, key: object, work: Callable[[], ApiResult], deadline: flo
             return stale
         fetch = Fetch(deadline)
         try:
-            fetch.future = rt.executor.submit(fetch.run, work)
+            fetch.future = (executor or rt.executor).submit(fetch.run, work)
         except RuntimeError:
             # A reload or stop shut this config's executor mid-scrape: read as the deadline.
             fetch.future.cancel()

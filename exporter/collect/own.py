@@ -38,6 +38,8 @@ class OwnMetrics:
             self.outage_state.labels(state).set(1 if state == "normal" else 0)
         self.dropped_jobs = counter(metrics.DROPPED_JOBS, self.registry)
         self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
+        self.discovery_truncated = counter(metrics.DISCOVERY_TRUNCATED, self.registry)
+        self._discovering: set[str] = set()
         self._dropped: set[str] = set()  # the workspaces with a series of each counter
         self._truncated: set[str] = set()
 
@@ -55,10 +57,10 @@ class OwnMetrics:
     def start_runtime(self, config: Config) -> None:
         """A new config is in force: the series that belong to the old one go.
 
-        The backoff gauge, the ``max_jobs`` drop counter and the page-stats truncation counter
-        describe the config's workspaces: a workspace that left the config (or turned the
-        feature off) loses its series, one that stays keeps counting (a counter never goes
-        back), as request and error counters do across reloads.
+        The backoff gauge, the ``max_jobs`` drop counter and the page-stats and discovery
+        truncation counters describe the config's workspaces: a workspace that left the
+        config (or turned the feature off) loses its series, one that stays keeps counting
+        (a counter never goes back), as request and error counters do across reloads.
         """
         self.backoff_until.clear()
         for ws in config.workspaces:
@@ -70,6 +72,11 @@ class OwnMetrics:
             self.page_stats_truncated,
             self._truncated,
             {ws.id for ws in config.workspaces if ws.page_stats},
+        )
+        _keep_series(
+            self.discovery_truncated,
+            self._discovering,
+            {ws.id for ws in config.workspaces if ws.discover},
         )
 
 

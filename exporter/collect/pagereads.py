@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 from ..config import Workspace
-from ..convocore.api import MAX_LIST_PAGES, PAGES_LIMIT, PagesBatch
+from ..convocore.api import PAGES_LIMIT, ListAnswer, Position
 from ..convocore.pages import PageStats, page_key
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
@@ -35,6 +35,9 @@ from .fetch import in_backoff, note_result, result_of, start
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
+
+# A walk reads at least this many answers before it stops as truncated, whatever the cap.
+_MIN_REQUESTS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,8 @@ class _Resume:
     """Where an incremental read starts, copied from the job's :class:`PageState`."""
 
     base: PageStats
-    page: int
+    at: Position
+    index: int
     page_size: int
     anchor_index: int
     anchor: str
@@ -59,7 +63,14 @@ class _Resume:
 def _resume_point(state: PageState) -> _Resume | None:
     if state.stats is None or state.base is None or state.anchor is None or state.counted < 1:
         return None
-    return _Resume(state.base, state.resume_page, state.page_size, state.counted - 1, state.anchor)
+    return _Resume(
+        state.base,
+        state.resume_at,
+        state.resume_index,
+        state.page_size,
+        state.counted - 1,
+        state.anchor,
+    )
 
 
 class _Walk:
@@ -73,7 +84,8 @@ class _Walk:
         self.page_size = resume.page_size if resume else 0
         # Where the next read resumes: the last API page with a counted page, and the totals
         # of the pages before it.
-        self.resume_page = resume.page if resume else 1
+        self.resume_at: Position = resume.at if resume else 1
+        self.resume_index = resume.index if resume else 0
         self.base = self.stats.copy()
         self.last_key: str | None = None
         self.verified = resume is None
@@ -81,14 +93,15 @@ class _Walk:
         self.truncated = False
         self.ended = False
 
-    def consume(self, batch: PagesBatch) -> bool:
+    def consume(self, batch: ListAnswer) -> bool:
         if self.page_size and batch.page_size != self.page_size:
             self.restart = True
             return False
         self.page_size = batch.page_size
         self.ended = batch.last
         if batch.items:
-            self.resume_page = batch.page
+            self.resume_at = batch.at
+            self.resume_index = batch.first_index
             self.base = self.stats.copy()
         for offset, item in enumerate(batch.items):
             if self.resume is not None and batch.first_index + offset == self.resume.anchor_index:
@@ -124,14 +137,15 @@ def _walk(
     trace: ProbeTrace | None,
 ) -> tuple[ApiResult, _Walk]:
     walk = _Walk(ws.page_stats_max_pages, resume)
-    requests = max(math.ceil(ws.page_stats_max_pages / PAGES_LIMIT) + 2, MAX_LIST_PAGES)
+    requests = max(math.ceil(ws.page_stats_max_pages / PAGES_LIMIT) + 2, _MIN_REQUESTS)
     result = rt.client.list_pages(
         ws.id,
         ws.token,
         job_id,
         deadline,
         walk.consume,
-        first_page=walk.resume_page,
+        first=walk.resume_at,
+        first_index=walk.resume_index,
         max_requests=requests,
         trace=trace,
     )
@@ -171,7 +185,8 @@ def _read(
         else:
             state.stats = walk.stats
             state.base = None if finished else walk.base
-            state.resume_page = walk.resume_page
+            state.resume_at = walk.resume_at
+            state.resume_index = walk.resume_index
             state.page_size = walk.page_size
             state.counted = walk.counted
             state.anchor = walk.last_key

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, Workspace
-from ..convocore.api import ConvocoreClient
+from ..convocore.api import ConvocoreClient, Position
 from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
@@ -43,8 +43,9 @@ class PageState:
     and where the next read may resume (see :mod:`.pagereads`)."""
 
     stats: PageStats | None = None  # served: every page counted by the last good read
-    base: PageStats | None = None  # the pages before resume_page
-    resume_page: int = 1  # the API page holding the last page counted
+    base: PageStats | None = None  # the pages before resume_at
+    resume_at: Position = 1  # the API answer holding the last page counted: page or cursor
+    resume_index: int = 0  # ... and where in the whole list that answer starts
     page_size: int = 0
     counted: int = 0
     anchor: str | None = None  # the id of the last page counted
@@ -57,11 +58,23 @@ class PageState:
 
 @dataclass(slots=True)
 class Listing:
-    """A workspace's jobs as last listed by discovery, and the health of its listing."""
+    """A workspace's jobs as listed by discovery, and the health of its listing.
+
+    Only what the metrics and the next refresh need is kept: the jobs that may be exported
+    (active, or finished within ``include_finished_for``), the ids of the others (so a refresh
+    knows them as old), and where each active job stood in the list."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
-    fetched_at: float | None = None
-    last_success: float | None = None
+    seen: dict[str, float] = field(default_factory=dict)  # wall time each job was last read
+    aged: set[str] = field(default_factory=set)  # listed, finished before the horizon
+    positions: dict[str, int] = field(default_factory=dict)  # active jobs: index in the list
+    cursor: bool = False  # the list answers with cursors (else page numbers)
+    page_size: int = 0
+    total: int | None = None  # as the last page-numbered answer said
+    fetched_at: float | None = None  # monotonic time the last full listing completed
+    refreshed_at: float | None = None  # ... and the last refresh, full or partial
+    last_success: float | None = None  # wall time of the last good listing, full or partial
+    cut: int = 0  # jobs the last full listing left out at discover_max_pages
     error: str | None = None  # why the last listing failed; None while it answers
     failed: ApiResult | None = None  # ... and that failed result, for the log
     failing_since: float | None = None  # Runtime.clock time of the first failure in a row
@@ -135,7 +148,13 @@ class Runtime:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
         )
+        # Discovery's walks over job listings, which hand their requests to ``executor``.
+        self.walkers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(8, sum(ws.discover for ws in config.workspaces))),
+            thread_name_prefix="listing",
+        )
         self.lock = threading.Lock()
+        self.closed = False  # a reload replaced this runtime, or the exporter stopped
         self.states: dict[Key, JobState] = {}
         self.listings: dict[str, Listing] = {}
         self.backoffs: dict[str, Backoff] = {}
@@ -187,7 +206,9 @@ class Runtime:
     def close(self, *, abort: bool = False) -> None:
         """Stop fetching for this config; ``abort`` (the exporter stopping, not a reload)
         also cuts the upstream requests in flight."""
+        self.closed = True
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.walkers.shutdown(wait=False, cancel_futures=True)
         self.client.close(abort=abort)
 
     def job_labels(self, key: Key) -> str:

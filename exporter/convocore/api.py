@@ -18,32 +18,121 @@ from .trace import ProbeTrace
 from .transport import ApiResult, Call, RequestObserver, Transport
 
 LIST_PAGE_LIMIT = 100
-MAX_LIST_PAGES = 200
 PAGES_LIMIT = 100
+
+Position = int | str
+"""Where a list answer starts: a 1-based page number, or the cursor that asked for it."""
 
 
 @dataclass(frozen=True, slots=True)
-class PagesBatch:
-    """One answer of a job's scraped-pages list: the summaries and where they sit in it."""
+class ListAnswer:
+    """One answer of a paged list, in whichever of the three shapes the API answers in.
 
-    page: int  # 1-based, as asked and answered
-    page_size: int  # the answer's pageSize, else the limit asked
+    - page numbers: ``data: {<field>: [...], total, page, pageSize}``;
+    - cursors inside ``data``: ``data: {<field>: [...], nextCursor, hasMore}``;
+    - cursors beside an array ``data``: ``data: [...], hasMore, nextCursor, limit``.
+    """
+
+    items: list[Any]
+    at: Position  # how it was asked: the page number, or the cursor
+    first_index: int  # position of items[0] in the whole list, from 0
+    page_size: int  # the answer's pageSize (or limit), else the limit asked
     total: int | None  # the answer's total, when it is a whole number
-    items: list[Any]  # the summaries as listed (not all need be objects)
-
-    @property
-    def first_index(self) -> int:
-        """Position of ``items[0]`` in the whole list, from 0."""
-        return (self.page - 1) * self.page_size
+    cursor: bool  # the answer is cursor-paged
+    next_cursor: str | None  # cursor-paged: the cursor of the next answer; None at the end
 
     @property
     def last(self) -> bool:
         """Whether the list ends with this answer."""
+        if self.cursor:
+            return self.next_cursor is None
         if not self.items:
             return True
         if self.total is not None:
-            return self.page * self.page_size >= self.total
+            assert isinstance(self.at, int)
+            return self.at * self.page_size >= self.total
         return len(self.items) < self.page_size
+
+    @property
+    def pages(self) -> int | None:
+        """Page-numbered with a total: how many pages the whole list has."""
+        if self.cursor or self.total is None:
+            return None
+        return max(1, -(-self.total // self.page_size))
+
+
+# The pages list hands its walk the same answers.
+PagesBatch = ListAnswer
+
+
+def read_list_answer(
+    result: ApiResult, field: str, at: Position, first_index: int | None = None
+) -> ApiResult:
+    """A successful list answer as a :class:`ListAnswer`, or ``invalid_response`` naming what
+    does not fit any of the three shapes (or mixes them).
+
+    ``first_index`` is where a cursor-asked answer starts in the list (the walker counts it);
+    a page-numbered answer's comes from its page and page size.
+    """
+    if not result.ok:
+        return result
+    data, beside = result.data, result.beside or {}
+    items: Any
+
+    def bad(detail: str) -> ApiResult:
+        return ApiResult(reason="invalid_response", detail=detail)
+
+    if isinstance(data, list):
+        items, paging = data, beside
+    elif isinstance(data, dict):
+        items = data.get(field)
+        if not isinstance(items, list):
+            return bad(f"{field} is not a list")
+        paging = {**beside, **data}
+    else:
+        return bad("data is neither a list nor an object")
+    if "nextCursor" in paging or "hasMore" in paging:
+        more, cursor = paging.get("hasMore"), paging.get("nextCursor")
+        if more is not None and not isinstance(more, bool):
+            return bad("hasMore is not a boolean")
+        if cursor is not None and not isinstance(cursor, str):
+            return bad("nextCursor is not a string")
+        if more is False or not cursor:
+            if more is True:
+                return bad("hasMore is true but there is no nextCursor")
+            cursor = None
+        size = _whole(paging.get("limit")) or _whole(paging.get("pageSize"))
+        start = first_index if first_index is not None else 0
+        return ApiResult(
+            data=ListAnswer(items, at, start, size or LIST_PAGE_LIMIT, None, True, cursor)
+        )
+    if isinstance(data, list):
+        if "total" in paging or "page" in paging or "pageSize" in paging:
+            return bad("data is a list with page numbers but no cursor")
+        return bad("data is a list without hasMore or nextCursor")
+    if isinstance(at, str):
+        # Asked by cursor, answered without one: the list ends here.
+        start = first_index if first_index is not None else 0
+        return ApiResult(data=ListAnswer(items, at, start, LIST_PAGE_LIMIT, None, True, None))
+    answered = _whole(paging.get("page"))
+    if answered is not None and answered != at:
+        return bad("answer is for another page")
+    size = _whole(paging.get("pageSize"))
+    page_size = size if size is not None and size > 0 else LIST_PAGE_LIMIT
+    if len(items) > page_size:
+        return bad(f"more {field} than pageSize")
+    total = _whole(paging.get("total"))
+    total = total if total is not None and total >= 0 else None
+    answer = ListAnswer(items, at, (at - 1) * page_size, page_size, total, False, None)
+    return ApiResult(data=answer)
+
+
+def list_params(at: Position, limit: int) -> dict[str, str]:
+    """The query of one list request: a page number, or (once a cursor was given) the cursor
+    passed back verbatim, with no page number."""
+    if isinstance(at, str):
+        return {"cursor": at, "limit": str(limit)}
+    return {"page": str(at), "limit": str(limit)}
 
 
 def _whole(value: Any) -> int | None:
@@ -101,49 +190,20 @@ class ConvocoreClient:
             return ApiResult(reason="invalid_response", detail="answer is for another job")
         return result
 
-    def list_jobs(self, workspace_id: str, token: Secret, deadline: float) -> ApiResult:
-        """Every job of the workspace, following either pagination style the API speaks.
-
-        ``data`` is the list of raw job items (objects with a string ``id``). Cursor style
-        (``nextCursor``/``hasMore``) is followed while the answer has a new cursor; page style
-        (``page``/``pageSize``/``total``) until ``page * pageSize >= total`` or a short or empty
-        page. At most :data:`MAX_LIST_PAGES` pages are read; a repeated cursor ends the walk.
-        """
-        items: list[dict[str, Any]] = []
-        params: dict[str, str] = {"page": "1", "limit": str(LIST_PAGE_LIMIT)}
-        page = 1
-        seen_cursors: set[str] = set()
-        url = self.jobs_url(workspace_id)
+    def list_answer(
+        self,
+        workspace_id: str,
+        token: Secret,
+        at: Position,
+        deadline: float,
+        *,
+        first_index: int | None = None,
+    ) -> ApiResult:
+        """One answer of the workspace's job list (a :class:`ListAnswer` of raw items)."""
         call = Call(workspace_id, token, deadline)
-        for _ in range(MAX_LIST_PAGES):
-            result = _listing(self.transport.get(call, url, params), "jobs")
-            if not result.ok:
-                return result
-            data = result.data
-            batch = data["jobs"]
-            items.extend(
-                item for item in batch if isinstance(item, dict) and isinstance(item.get("id"), str)
-            )
-            cursor = data.get("nextCursor")
-            if isinstance(cursor, str) and cursor:
-                if data.get("hasMore") is False or cursor in seen_cursors or not batch:
-                    break
-                seen_cursors.add(cursor)
-                params = {"cursor": cursor, "limit": str(LIST_PAGE_LIMIT)}
-                continue
-            if "nextCursor" in data or "hasMore" in data or not batch:
-                break  # a cursor-style answer without a next cursor is the last page
-            total = data.get("total")
-            size = data.get("pageSize")
-            page_size = size if isinstance(size, int) and size > 0 else len(batch)
-            if isinstance(total, int) and not isinstance(total, bool):
-                if page * page_size >= total:
-                    break
-            elif len(batch) < LIST_PAGE_LIMIT:
-                break
-            page += 1
-            params = {"page": str(page), "limit": str(LIST_PAGE_LIMIT)}
-        return ApiResult(data=items)
+        params = list_params(at, LIST_PAGE_LIMIT)
+        result = self.transport.get(call, self.jobs_url(workspace_id), params)
+        return read_list_answer(result, "jobs", at, first_index)
 
     def list_pages(
         self,
@@ -151,47 +211,44 @@ class ConvocoreClient:
         token: Secret,
         job_id: str,
         deadline: float,
-        consume: Callable[[PagesBatch], bool],
+        consume: Callable[[ListAnswer], bool],
         *,
-        first_page: int = 1,
-        max_requests: int = MAX_LIST_PAGES,
+        first: Position = 1,
+        first_index: int = 0,
+        max_requests: int,
         trace: ProbeTrace | None = None,
     ) -> ApiResult:
-        """Walk a job's scraped-pages list (page numbers, ``limit`` :data:`PAGES_LIMIT`) from
-        ``first_page``, handing each answer to ``consume``.
+        """Walk a job's scraped-pages list from ``first`` (a page number, or a cursor starting
+        at ``first_index``), handing each answer to ``consume``; page numbers or cursors, as
+        the list answers.
 
-        The walk ends when ``consume`` returns False, when the list ends (``page * pageSize >=
-        total``, or a short or empty page without ``total``), or after ``max_requests``
-        answers. Each answer must be ``{pages: [...], ...}`` for the page asked; ``data`` is the
+        The walk ends when ``consume`` returns False, when the list ends, or after
+        ``max_requests`` answers. A repeated cursor is ``invalid_response``. ``data`` is the
         number of answers read.
         """
         url = self.pages_url(workspace_id, job_id)
-        page = first_page
+        at: Position = first
+        index: int | None = first_index if isinstance(first, str) else None
+        seen: set[str] = set()
         call = Call(workspace_id, token, deadline, trace)
         for count in range(1, max_requests + 1):
-            params = {"page": str(page), "limit": str(PAGES_LIMIT)}
-            result = _listing(self.transport.get(call, url, params), "pages")
+            result = self.transport.get(call, url, list_params(at, PAGES_LIMIT))
+            result = read_list_answer(result, "pages", at, index)
             if not result.ok:
                 return result
-            data = result.data
-            items = data["pages"]
-            answered = _whole(data.get("page"))
-            if answered is not None and answered != page:
-                return ApiResult(reason="invalid_response", detail="answer is for another page")
-            size = _whole(data.get("pageSize"))
-            total = _whole(data.get("total"))
-            page_size = size if size is not None and size > 0 else PAGES_LIMIT
-            if len(items) > page_size:
-                return ApiResult(reason="invalid_response", detail="more pages than pageSize")
-            batch = PagesBatch(
-                page=page,
-                page_size=page_size,
-                total=total if total is not None and total >= 0 else None,
-                items=items,
-            )
+            batch: ListAnswer = result.data
             if not consume(batch) or batch.last:
                 return ApiResult(data=count)
-            page += 1
+            if batch.next_cursor is not None:
+                if batch.next_cursor in seen:
+                    return ApiResult(reason="invalid_response", detail="nextCursor repeats")
+                seen.add(batch.next_cursor)
+                index = batch.first_index + len(batch.items)
+                at = batch.next_cursor
+            elif isinstance(at, int):
+                at += 1
+            else:
+                return ApiResult(data=count)
         return ApiResult(data=max_requests)
 
 
@@ -199,12 +256,4 @@ def _object_data(result: ApiResult) -> ApiResult:
     """A successful result whose ``data`` is not a JSON object is an ``invalid_response``."""
     if result.ok and not isinstance(result.data, dict):
         return ApiResult(reason="invalid_response", detail="data is not an object")
-    return result
-
-
-def _listing(result: ApiResult, field: str) -> ApiResult:
-    """One answer of a list endpoint: ``data`` must be an object whose ``field`` is a list."""
-    result = _object_data(result)
-    if result.ok and not isinstance(result.data.get(field), list):
-        return ApiResult(reason="invalid_response", detail=f"{field} is not a list")
     return result

@@ -62,6 +62,9 @@ class ApiResult:
     (``dns``, ``refused`` ...), for the logs; never a label value."""
     held: bool = False
     """Not sent at all: the API host is in outage backoff (:mod:`.outage`)."""
+    beside: dict[str, Any] | None = None
+    """The envelope's paging fields beside ``data`` (:data:`PAGING_FIELDS`), when it has any:
+    where a cursor-paged list answers ``hasMore`` and ``nextCursor``."""
 
     @property
     def ok(self) -> bool:
@@ -370,6 +373,10 @@ class Transport:
         return parse_envelope(bytes(body))
 
 
+# Paging fields a list answer may carry beside ``data`` (see ConvocoreClient.list_answer).
+PAGING_FIELDS = ("hasMore", "nextCursor", "limit", "total", "page", "pageSize")
+
+
 def parse_envelope(body: bytes) -> ApiResult:
     """The ``data`` of a ``{"success": true, "data": ...}`` envelope, or ``invalid_response``."""
     try:
@@ -384,4 +391,5 @@ def parse_envelope(body: bytes) -> ApiResult:
         return ApiResult(reason="invalid_response", detail="success is not true")
     if "data" not in document:
         return ApiResult(reason="invalid_response", detail="no data in the answer")
-    return ApiResult(data=document["data"])
+    beside = {k: document[k] for k in PAGING_FIELDS if k in document}
+    return ApiResult(data=document["data"], beside=beside or None)

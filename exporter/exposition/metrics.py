@@ -282,6 +282,15 @@ DISCOVERY_UP = MetricDef(
     ("workspace_id",),
     "the exporter (workspaces with `discover: true`, once listed)",
 )
+DISCOVERY_TRUNCATED = MetricDef(
+    PREFIX + "discovery_truncated_jobs_total",
+    "counter",
+    "Jobs the workspace's job listing left unread because it stopped at discover_max_pages, "
+    "counted once each while they stay out (by the total the list reports; a cursor-paged list "
+    "reports none and counts 1).",
+    ("workspace_id",),
+    "the exporter (workspaces with `discover: true`)",
+)
 DISCOVERY_ERROR_INFO = MetricDef(
     PREFIX + "discovery_error_info",
     "gauge",
@@ -417,6 +426,7 @@ ALL: list[MetricDef] = [
     PAGE_STATS_ERROR_INFO,
     DISCOVERY_UP,
     DISCOVERY_ERROR_INFO,
+    DISCOVERY_TRUNCATED,
     PAGE_STATS_TRUNCATED,
     API_ERRORS,
     API_REQUESTS,
