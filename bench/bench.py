@@ -184,7 +184,7 @@ class FakeWorkspace:
         return envelope(make_job(ws, index, is_finished(index, self.finished), self.urls))
 
     def list_page(self, query: dict[str, str]) -> bytes:
-        return envelope(paging.window(self.items, query, self.pagination))
+        return json.dumps(paging.document(self.items, query, self.pagination)).encode()
 
     def pages_page(self, wanted: str, query: dict[str, str]) -> bytes | None:
         """One answer of a job's pages list (page style), built for the window asked."""

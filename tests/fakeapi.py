@@ -69,6 +69,11 @@ class FakeConvocore(ThreadingHTTPServer):
         self.log: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
+        self.latency = 0.0
+        """Seconds every request waits before it is answered (a slow API)."""
+        self.answering = 0
+        self.peak = 0
+        """The most requests being answered at once."""
         super().__init__(("127.0.0.1", 0), _Handler)
         self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
@@ -113,6 +118,12 @@ class FakeConvocore(ThreadingHTTPServer):
         with self.lock:
             return [urlsplit(target).path for target, _ in self.log]
 
+    def queries(self, path: str) -> list[str]:
+        """The query string of each request for ``path``, in order."""
+        with self.lock:
+            targets = [urlsplit(target) for target, _ in self.log]
+        return [url.query for url in targets if url.path == path]
+
     def count(self, path: str) -> int:
         return sum(1 for p in self.paths() if p == path)
 
@@ -131,6 +142,18 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.answering += 1
+            self.server.peak = max(self.server.peak, self.server.answering)
+        try:
+            if self.server.latency and self.server.release.wait(self.server.latency):
+                return
+            self._answer()
+        finally:
+            with self.server.lock:
+                self.server.answering -= 1
+
+    def _answer(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
         path = urlsplit(self.path).path
         with self.server.lock:

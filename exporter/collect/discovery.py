@@ -54,7 +54,7 @@ def _walk(rt: Runtime, ws: Workspace, full: bool, active: set[str]) -> ApiResult
 def _apply(rt: Runtime, ws: Workspace, listing: Listing, got: walks.Gathered, full: bool) -> None:
     """A full walk replaces what is known (or adds to it, when the list's total changed while
     it was read: a job may then have slipped between two pages); a refresh adds to it."""
-    now = time.monotonic()
+    now = rt.clock()
     cut_before = listing.cut
     with rt.lock:
         if full and len(got.totals) <= 1:
@@ -126,7 +126,7 @@ def refresh(
         if running is not None and running.running:
             fetches[ws.id] = running
             continue
-        full = _due(rt, ws, listing, now)
+        full = _due(rt, ws, listing, rt.clock())
         if full is None:
             continue
         if in_backoff(rt, ws.id, now):

@@ -43,6 +43,9 @@ class MemoryView:
     """The jobs whose page statistics are kept."""
     fetches_in_flight: int
     """Upstream fetches started and not yet settled."""
+    listed_jobs: dict[str, int]
+    """Per discovering workspace, the jobs whose listed data is kept (not those past
+    ``include_finished_for``, which are kept as ids alone)."""
 
 
 class Exporter:
@@ -94,10 +97,13 @@ class Exporter:
         rt = self._runtime
         if not jobs:
             return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
-        self._discover(rt, deadline)
+        listings = discovery.refresh(rt, deadline, None, self.sharding)
+        explicit = [t for t in rt.explicit.values() if self.sharding.owns(t.key)]
+        begun = pipeline.begin(rt, explicit, deadline)
+        discovery.wait_and_settle(rt, listings, deadline)
         selected = targets.select(rt, self.sharding, time.time())
         fetch.forget_others(rt, {t.key for t in selected})
-        outcomes, pages = pipeline.run(rt, selected, deadline)
+        outcomes, pages = pipeline.run(rt, selected, deadline, begun=begun)
         families = job_families(rt, selected, outcomes, pages)
         return ScrapeResult(
             exporter_families(rt, started, families, self._process_collectors), selected, outcomes
@@ -183,4 +189,5 @@ class Exporter:
                 frozenset(rt.listings),
                 frozenset(rt.pages),
                 len(rt.inflight),
+                {ws_id: len(listing.jobs) for ws_id, listing in rt.listings.items()},
             )

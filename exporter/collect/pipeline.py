@@ -25,10 +25,22 @@ from .pagereads import PageView, Reads
 from .state import Fetch, Key, Outcome, Runtime, Target
 
 
+def begin(rt: Runtime, targets: list[Target], deadline: float) -> dict[Key, Outcome | Fetch]:
+    """Start the explicit targets' get-job requests (or take them from memory), before the
+    scrape waits for its discovery listings: a listing slower than the deadline then costs the
+    configured jobs nothing. Hand the result to :func:`run` as ``begun``."""
+    return {t.key: begin_job(rt, t, deadline) for t in targets if t.explicit}
+
+
 def run(
-    rt: Runtime, targets: list[Target], deadline: float, trace: ProbeTrace | None = None
+    rt: Runtime,
+    targets: list[Target],
+    deadline: float,
+    trace: ProbeTrace | None = None,
+    begun: dict[Key, Outcome | Fetch] | None = None,
 ) -> tuple[dict[Key, Outcome], dict[Key, PageView]]:
-    """Each target's outcome and pages, within ``deadline``; the job transitions logged."""
+    """Each target's outcome and pages, within ``deadline``; the job transitions logged.
+    ``begun`` holds what :func:`begin` already started."""
     answered: queue.SimpleQueue[tuple[str, Key]] = queue.SimpleQueue()
     waiting: set[tuple[str, Key]] = set()  # what the scrape waits for
     reads = Reads(rt, deadline, trace)
@@ -57,12 +69,12 @@ def run(
     for target in targets:
         if not target.explicit:
             continue
-        begun = begin_job(rt, target, deadline, trace)
-        if isinstance(begun, Outcome):
-            settled(target, begun)
+        started = (begun or {}).get(target.key) or begin_job(rt, target, deadline, trace)
+        if isinstance(started, Outcome):
+            settled(target, started)
         else:
-            jobs[target.key] = begun
-            follow("job", target.key, begun)
+            jobs[target.key] = started
+            follow("job", target.key, started)
     while waiting:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

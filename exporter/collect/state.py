@@ -71,7 +71,7 @@ class Listing:
     cursor: bool = False  # the list answers with cursors (else page numbers)
     page_size: int = 0
     total: int | None = None  # as the last page-numbered answer said
-    fetched_at: float | None = None  # monotonic time the last full listing completed
+    fetched_at: float | None = None  # Runtime.clock time the last full listing completed
     refreshed_at: float | None = None  # ... and the last refresh, full or partial
     last_success: float | None = None  # wall time of the last good listing, full or partial
     cut: int = 0  # jobs the last full listing left out at discover_max_pages

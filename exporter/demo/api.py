@@ -332,8 +332,8 @@ class DemoApi:
 
     ``jobs`` maps workspace id to a function of wall time giving that workspace's jobs; the
     default is the demo workspace. ``pages`` does the same for the jobs' pages lists; a job
-    without one lists :func:`default_pages`. ``pagination`` is ``"page"`` or ``"cursor"`` (for
-    the job list; the pages list is always page style).
+    without one lists :func:`default_pages`. ``pagination`` is the shape of the job list
+    (:data:`exporter.demo.paging.STYLES`), ``pages_pagination`` that of the pages lists.
     """
 
     def __init__(
@@ -353,6 +353,7 @@ class DemoApi:
             pages = {DEMO_WORKSPACE: lambda now: demo_pages(started, now)}
         self.pages = pages or {}
         self.pagination = pagination
+        self.pages_pagination: paging.Style = "page"
         self.requests: list[str] = []
         self._lock = threading.Lock()
 
@@ -405,20 +406,23 @@ class DemoApi:
         source = self.pages.get(ws)
         listed = source(now).get(job_id) if source is not None else None
         try:
-            data = paging.window(
-                default_pages(job) if listed is None else listed, query, "page", key="pages"
+            answer = paging.document(
+                default_pages(job) if listed is None else listed,
+                query,
+                self.pages_pagination,
+                key="pages",
             )
         except ValueError:
-            return _error(400, "BAD_REQUEST", "page and limit are numbers")
-        return _json(200, {"success": True, "message": "ok", "data": data})
+            return _error(400, "BAD_REQUEST", "page, cursor and limit are numbers")
+        return _json(200, answer)
 
     def _list(self, jobs: list[dict[str, Any]], query: dict[str, str]) -> Answer:
         items = [{k: v for k, v in j.items() if k not in LIST_ITEM_OMITS} for j in jobs]
         try:
-            data = paging.window(items, query, self.pagination)
+            answer = paging.document(items, query, self.pagination)
         except ValueError:
             return _error(400, "BAD_REQUEST", "page, cursor and limit are numbers")
-        return _json(200, {"success": True, "message": "ok", "data": data})
+        return _json(200, answer)
 
 
 class _Handler(BaseHTTPRequestHandler):
