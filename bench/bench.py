@@ -70,8 +70,11 @@ def job_id(index: int) -> str:
     return f"job-{index:05d}"
 
 
-def make_job(ws: str, index: int, finished: bool, urls: int) -> dict[str, Any]:
-    """A get-job ``data`` object; ``urls`` URLs in each of the scraped/processed arrays."""
+def make_job(
+    ws: str, index: int, finished: bool, urls: int, age: float = 86_400.0
+) -> dict[str, Any]:
+    """A get-job ``data`` object; ``urls`` URLs in each of the scraped/processed arrays; a
+    finished job last updated ``age`` seconds ago."""
     status = FINISHED[index % 3] if finished else ("processing" if index % 4 else "queued")
     site = f"https://site-{index}.example.com"
     scraped = 40 + index % 200
@@ -100,7 +103,7 @@ def make_job(ws: str, index: int, finished: bool, urls: int) -> dict[str, Any]:
         "message": None,
         "resultError": "blocked by robots.txt" if status == "failed" else None,
         "createdAt": "2026-11-01T10:00:00Z",
-        "ts": now_ms - (86_400_000 if finished else 0),
+        "ts": now_ms - (int(age * 1000) if finished else 0),
         "currentPageIndex": scraped + 2,
         "scrapedPagesNum": scraped,
         "failedPagesNum": index % 7,
@@ -157,20 +160,31 @@ class FakeWorkspace:
     bodies: dict[str, bytes]  # get-job answers, rendered once when they are small
     items: list[dict[str, Any]]  # list items
     hang: frozenset[str] = frozenset()  # jobs whose get-job is never answered
+    active: tuple[int, int] | None = None  # (first, count): the only active jobs, listed there
+    age: float = 86_400.0  # seconds since a finished job was last updated
+
+    def finished_at(self, index: int) -> bool:
+        if self.active is not None:
+            return not self.active[0] <= index < self.active[0] + self.active[1]
+        return is_finished(index, self.finished)
 
     @classmethod
     def build(cls, ws: str, spec: dict[str, Any]) -> FakeWorkspace:
         n, share, urls = int(spec["jobs"]), float(spec["finished"]), int(spec.get("urls", 0))
         pages = int(spec.get("pages", 0))
-        bodies: dict[str, bytes] = {}
-        items: list[dict[str, Any]] = []
+        active = tuple(spec["active"]) if spec.get("active") else None
+        shell = cls(n, share, urls, pages, spec.get("pagination", "page"), {}, [])
+        shell.active = (active[0], active[1]) if active else None
+        shell.age = float(spec.get("age", 86_400.0))
+        shell.hang = frozenset(spec.get("hang", ()))
+        # Large histories (cases 11 and 12) render their get-job answers when asked.
+        keep = urls == 0 and n <= 20_000
         for i in range(n):
-            job = make_job(ws, i, is_finished(i, share), 0)
-            items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
-            if urls == 0:
-                bodies[job_id(i)] = envelope(job)
-        hang = frozenset(spec.get("hang", ()))
-        return cls(n, share, urls, pages, spec.get("pagination", "page"), bodies, items, hang)
+            job = make_job(ws, i, shell.finished_at(i), 0, shell.age)
+            shell.items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
+            if keep:
+                shell.bodies[job_id(i)] = envelope(job)
+        return shell
 
     def get_job(self, ws: str, wanted: str) -> bytes | None:
         body = self.bodies.get(wanted)
@@ -181,7 +195,8 @@ class FakeWorkspace:
         index = int(wanted[4:])
         if index >= self.jobs:
             return None
-        return envelope(make_job(ws, index, is_finished(index, self.finished), self.urls))
+        finished = self.finished_at(index)
+        return envelope(make_job(ws, index, finished, self.urls, self.age))
 
     def list_page(self, query: dict[str, str]) -> bytes:
         return json.dumps(paging.document(self.items, query, self.pagination)).encode()
@@ -347,6 +362,7 @@ def config_yaml(
     workspaces: dict[str, int | None],
     timeout: float = 30.0,
     page_stats: bool = False,
+    discovery: str = "",
 ) -> str:
     """An exporter config; ``workspaces`` maps id to its explicit job count (None: discover)."""
     lines = [
@@ -363,6 +379,7 @@ def config_yaml(
             lines.append("    page_stats: true")
         if count is None:
             lines.append("    discover: true")
+            lines += [f"    {line}" for line in discovery.splitlines()]
         else:
             lines.append("    jobs:")
             lines += [f"      - {job_id(i)}" for i in range(count)]
@@ -886,6 +903,132 @@ def case_10(args: argparse.Namespace, fake: Fake) -> list[Row]:
     ]
 
 
+def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """A long crawl history: 20,000 jobs of which 1,000 are active, listed newest first (the
+    active ones first), discovered with the defaults (``discover_interval`` 10 m,
+    ``min_refresh_interval`` 10 s) and scraped with a 10 s timeout. The exporter's clock is moved
+    by the bench (12 s a scrape, then 15 s a scrape for an hour); requests and their latency
+    are real."""
+    n, active, latency = args.history_jobs, args.history_active, args.latency
+    fake.configure(latency, {"ws-history": {"jobs": n, "finished": 0.0, "active": [0, active]}})
+    clock = Clock()
+    text = config_yaml(
+        fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-history": None}
+    )
+    exp = InProcess(text, clock=clock)
+    rows: list[Row] = []
+    try:
+        times: list[float] = []
+        requests_per: list[int] = []
+        bad = ""
+        for number in range(1, 53):  # 12 s apart: 51 intervals, 612 s, one full listing more
+            seconds, body = scrape(exp.url, timeout=10)
+            times.append(seconds)
+            requests_per.append(sum(fake.take_counts().values()))
+            if number >= 3 and not bad:
+                bad = validity(body, n)
+            clock.now += 12
+        full_listing = math.ceil(n / 100)
+        warm = requests_per[2:]
+        mean = statistics.mean(warm)
+        later = max(times[1:])
+        rows.append(
+            Row(
+                f"11. {n} jobs ({active} active), scrapes 2-52 every 12 s",
+                f"slowest {later:.2f} s (first {times[0]:.2f} s, {requests_per[0]} requests); "
+                f"every job up from scrape 3: {'no' if bad else 'yes'}",
+                "<= 2 s; every job from scrape 3",
+                later <= 2.0 and not bad,
+                bad,
+            )
+        )
+        rows.append(
+            Row(
+                "11. ... API requests a scrape after warm-up (scrapes 3-52)",
+                f"mean {mean:.1f}, max {max(warm)} (a full listing: {full_listing})",
+                f"<= {full_listing / 4:g} (a quarter of a full listing)",
+                mean <= full_listing / 4,
+            )
+        )
+        hour = 0
+        for _ in range(240):  # an hour at a 15 s scrape interval
+            clock.now += 15
+            scrape(exp.url, timeout=10)
+            hour += sum(fake.take_counts().values())
+        rows.append(
+            Row(
+                "11. ... API requests an hour, a scrape every 15 s",
+                f"{hour} ({hour / 240:.1f} a scrape)",
+                "(before: about 176 a scrape, 42,000 an hour, none used)",
+                True,
+            )
+        )
+    finally:
+        exp.close()
+    return rows
+
+
+def case_12(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """100,000 jobs, 95 % finished more than 7 days ago, the 5,000 active ones after the first
+    20,000 in the list, ``include_finished_for: 7d``; the exporter as its own process. Once with
+    the default ``discover_max_pages`` (every active job exported), once capped at 150 pages
+    (the exact count left out on the counter)."""
+    n, active = args.huge_jobs, args.huge_jobs // 20
+    spec = {"jobs": n, "finished": 0.0, "active": [20_000, active], "age": 30 * 86_400.0}
+    fake.configure(args.latency, {"ws-huge": spec})
+    rows: list[Row] = []
+    for cap in (None, 150):
+        setting = "include_finished_for: 7d" + (f"\ndiscover_max_pages: {cap}" if cap else "")
+        text = config_yaml(
+            fake.base_url,
+            concurrency=16,
+            min_refresh="10s",
+            workspaces={"ws-huge": None},
+            discovery=setting,
+        )
+        with exporter_process(text) as (proc, url):
+            started = time.monotonic()
+            while True:
+                _, body = scrape(url, timeout=10)
+                if "listing_in_progress" not in body or time.monotonic() - started > 600:
+                    break
+                time.sleep(1)
+            listed = time.monotonic() - started
+            status = proc_status(proc.pid)
+            good, total = jobs_up(body)
+            cut = re.search(
+                r"^convocore_crawler_discovery_truncated_jobs_total"
+                r'\{workspace_id="ws-huge"\} (\S+)',
+                body,
+                re.M,
+            )
+            left_out = int(float(cut.group(1))) if cut else -1
+        rss = status["VmRSS"] / 1024
+        if cap is None:
+            rows.append(
+                Row(
+                    f"12. {n} jobs, {active} active after the first 20,000, "
+                    "include_finished_for 7d",
+                    f"{good} of {total} exported jobs up (want {active}); RSS {rss:.0f} MB "
+                    f"(peak {status['VmHWM'] / 1024:.0f} MB); listed in {listed:.0f} s",
+                    "every active job; RSS <= 250 MB",
+                    good == total == active and left_out == 0 and rss <= 250,
+                )
+            )
+        else:
+            want = n - cap * 100
+            rows.append(
+                Row(
+                    f"12. ... discover_max_pages {cap}",
+                    f"{left_out} left out on discovery_truncated_jobs_total (want {want}); "
+                    f"{total} jobs exported; RSS {rss:.0f} MB",
+                    "the exact count",
+                    left_out == want,
+                )
+            )
+    return rows
+
+
 def samples_of(body: bytes) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
     return {
         (sample.name, frozenset(sample.labels.items()), sample.value)
@@ -1027,8 +1170,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated case numbers"
+        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated case numbers"
     )
+    parser.add_argument("--history-jobs", type=int, default=20_000, help="jobs in case 11")
+    parser.add_argument("--history-active", type=int, default=1000, help="active jobs, case 11")
+    parser.add_argument("--huge-jobs", type=int, default=100_000, help="jobs in case 12")
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -1088,6 +1234,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_9(args, fake)
         if 10 in wanted:
             rows += case_10(args, fake)
+        if 11 in wanted:
+            rows += case_11(args, fake)
+        if 12 in wanted:
+            rows += case_12(args, fake)
     finally:
         fake.close()
     print(table(rows))

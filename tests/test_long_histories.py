@@ -145,9 +145,13 @@ def test_full_listings_every_discover_interval_refreshes_in_between(
         clock.now += 10
         running.scrape()
         assert counts(fake) == refresh
-    clock.now += 570  # 600 s after the full listing
+    clock.now += 570  # 600 s after the full listing: the next runs in the background
     series = running.scrape()
+    assert len(exported(series)) == 1000  # served from the last listing meanwhile
+    wait_for(lambda: settled(running))
     assert len(counts(fake)) == 10
+    series = running.scrape()
+    assert counts(fake) == []
     assert len(exported(series)) == 1000
     assert fake.count(fake.job_path(WS, "job-00000")) == 0
 
@@ -222,6 +226,8 @@ def test_the_page_cap_is_counted_and_logged_once(
     assert len(fake.queries(LIST)) == 2
     assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == left_out
     clock.now += 60  # the next full listing leaves the same jobs out: not counted again
+    running.scrape()
+    wait_for(lambda: settled(running))
     series = running.scrape()
     assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == left_out
     lines = [line for line in captured_logs if "discover_max_pages reached" in line]
@@ -230,6 +236,8 @@ def test_the_page_cap_is_counted_and_logged_once(
     if pagination == "page":
         fake.set_jobs(WS, history(400))  # 50 more left out
         clock.now += 60
+        running.scrape()
+        wait_for(lambda: settled(running))
         series = running.scrape()
         assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == 200
 

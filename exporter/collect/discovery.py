@@ -141,7 +141,11 @@ def refresh(
                     if not job.finished and (sharding is None or sharding.owns((ws.id, job_id)))
                 }
         work = functools.partial(_walk, rt, ws, full, active)
-        fetches[ws.id] = start(rt, ("list", ws.id), work, deadline, rt.walkers)
+        fetch = start(rt, ("list", ws.id), work, deadline, rt.walkers)
+        if not full or listing is None or listing.fetched_at is None:
+            fetches[ws.id] = fetch
+        # else: a full listing after the first runs in the background; the scrape serves the
+        # last one (and the walk notes how it went itself).
     return fetches
 
 
