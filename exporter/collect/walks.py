@@ -52,14 +52,16 @@ class Gathered:
     cut: int = 0  # jobs left out at discover_max_pages (at least 1 for a cut cursor list)
     gone: set[str] = field(default_factory=set)  # get-job answered not_found
 
-    def add(self, answer: ListAnswer) -> None:
-        """Keep an answer's jobs, and where its active ones stand."""
+    def add(self, answer: ListAnswer, known: set[str] | None = None) -> tuple[int, int]:
+        """Keep an answer's jobs, and where its active ones stand; how many of them are active,
+        and how many are not in ``known``."""
         self.answers += 1
         self.cursor = answer.cursor
         self.page_size = answer.page_size
         if answer.total is not None:
             self.totals.add(answer.total)
         now = time.time()
+        active = new = 0
         for offset, item in enumerate(answer.items):
             job_id = item.get("id") if isinstance(item, dict) else None
             if not isinstance(job_id, str) or not is_identifier(job_id):
@@ -68,6 +70,10 @@ class Gathered:
             self.keep(job_id, job, now)
             if not job.finished:
                 self.positions[job_id] = answer.first_index + offset
+                active += 1
+            if known is not None and job_id not in known:
+                new += 1
+        return active, new
 
     def keep(self, job_id: str, job: Job, now: float) -> None:
         if (
@@ -153,7 +159,9 @@ def _full(rt: Runtime, ws: Workspace, gathered: Gathered) -> ApiResult:
     cap = ws.discover_max_pages
     pages = answer.pages
     if pages is None:
-        return _onward(rt, ws, answer, gathered, known=set(), go_on=lambda _a, _n: True)
+        return _onward(
+            rt, ws, answer, gathered, known=set(), counts=(0, 0), go_on=lambda _a, _n: True
+        )
     if pages > cap and answer.total is not None:
         gathered.cut = answer.total - cap * answer.page_size
     return _pages(rt, ws, range(2, min(pages, cap) + 1), gathered)
@@ -181,13 +189,15 @@ def _onward(
     gathered: Gathered,
     *,
     known: set[str],
+    counts: tuple[int, int],
     go_on: Callable[[int, int], bool],
 ) -> ApiResult:
     """Follow the list one answer after another from ``answer`` (cursors, or page numbers
-    without a total) while ``go_on(active, new)`` of the last answer says so, at most
-    ``discover_max_pages`` answers in all. A repeated cursor is ``invalid_response``."""
+    without a total) while ``go_on(active, new)`` of the last answer says so (``counts`` are
+    those of ``answer``), at most ``discover_max_pages`` answers in all. A repeated cursor is
+    ``invalid_response``."""
     seen_cursors: set[str] = set()
-    while not answer.last and go_on(*_news(answer, known)):
+    while not answer.last and go_on(*counts):
         if gathered.answers >= ws.discover_max_pages:
             gathered.cut = max(gathered.cut, 1)
             break
@@ -204,21 +214,8 @@ def _onward(
         if result.data.cursor != answer.cursor:
             return ApiResult(reason="invalid_response", detail="the list changed its paging")
         answer = result.data
-        gathered.add(answer)
+        counts = gathered.add(answer, known)
     return ApiResult(data=None)
-
-
-def _news(answer: ListAnswer, known: set[str]) -> tuple[int, int]:
-    """How many of an answer's jobs are active, and how many are not in ``known``."""
-    active = new = 0
-    for item in answer.items:
-        if not isinstance(item, dict):
-            continue
-        if item.get("id") not in known:
-            new += 1
-        if not parse_job(item).finished:
-            active += 1
-    return active, new
 
 
 def _refresh(
@@ -232,12 +229,20 @@ def _refresh(
     if not first.ok:
         return first, gathered
     answer: ListAnswer = first.data
-    gathered.add(answer)
+    counts = gathered.add(answer, known)
     if answer.cursor != listing.cursor or answer.page_size != listing.page_size:
         return None
     pages = answer.pages
     if pages is None:
-        result = _onward(rt, ws, answer, gathered, known=known, go_on=lambda a, n: a > 0 or n > 0)
+        result = _onward(
+            rt,
+            ws,
+            answer,
+            gathered,
+            known=known,
+            counts=counts,
+            go_on=lambda active, new: active > 0 or new > 0,
+        )
     else:
         size = answer.page_size
         wanted = {listing.positions[j] // size + 1 for j in active if j in listing.positions}
