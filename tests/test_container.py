@@ -294,6 +294,10 @@ def test_the_final_image_holds_no_wheels_caches_or_build_files(
     assert not [p for p in paths if p.endswith(".whl")]
     assert not [p for p in final if "/.cache/pip" in f"/{p}" or p.endswith("/pip-wheel-metadata")]
     assert not [p for p in paths if p.endswith("pyproject.toml")]
+    # The project and its dependencies, nothing of the test extras.
+    installed = {p.split("/")[5] for p in paths if p.startswith(ALLOWED[:2])}
+    assert any(name.startswith("convocore_crawler_exporter-") for name in installed)
+    assert not [name for name in installed if name.startswith(("pytest", "hypothesis"))]
     directories = {p for p in paths if stat.S_ISDIR(final[p].st_mode)}
     outside = [p for p in paths if p not in directories and not p.startswith(ALLOWED)]
     assert outside == []
