@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 500
 
+# Browsers ask every page's origin for /favicon.ico; without an answer each page (the debug
+# report too) logs a failed request in the browser's console. The header's orange square.
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    b'<rect width="16" height="16" rx="3" fill="#e6522c"/></svg>\n'
+)
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328;
 background:#f6f8fa;line-height:1.45}
@@ -35,6 +42,7 @@ th{background:#eaeef2}
 td.up{color:#1a7f37;font-weight:600}td.down{color:#cf222e;font-weight:600}
 code{font-size:.9em}a{color:#0969da}
 .meta{color:#57606a;font-size:.9rem}
+.jobs{overflow-x:auto}
 """
 
 
@@ -103,11 +111,11 @@ API: <code>{escape(config.api.base_url)}</code></p>
 <h2>Targets ({len(views)})</h2>
 <p class="meta">As the last scrapes saw them; this page calls no API. A job's debug report
 probes it once and tells what was asked upstream and why it is up or down.</p>
-<table>
+<div class="jobs"><table>
 <tr><th>Workspace</th><th>Job</th><th>Name</th><th>Status</th><th>Up</th>
 <th>Last success</th><th></th></tr>
 {rows}
-</table>
+</table></div>
 </main>
 </body></html>
 """

@@ -35,7 +35,7 @@ from ..exposition.writer import (
 from .auth import WWW_AUTHENTICATE
 from .debug import probe_report
 from .httpserver import TLSThreadingHTTPServer
-from .landing import landing_page
+from .landing import FAVICON, landing_page
 from .limits import LimitedHandler, Limits, Slots
 from .settings import WebHolder
 from .stoppable import PromptShutdownMixin
@@ -238,6 +238,8 @@ class Handler(LimitedHandler):
             self._sd()
         elif path == "/":
             self._respond(200, self._landing(), "text/html; charset=utf-8")
+        elif path == "/favicon.ico":
+            self._respond(200, FAVICON, "image/svg+xml")
         elif path == "/-/reload":
             self._respond(405, b"Use POST to reload the config.\n", headers={"Allow": "POST"})
         else:
