@@ -45,15 +45,16 @@ SCRAPE_TIMEOUT = 2.0
 MIN_REFRESH = 1.0  # api.min_refresh_interval: the listing is re-read at most this often
 GRACE = 30.0  # discover_grace_period
 MAX_CONCURRENCY = 8
+DISCOVER_INTERVAL = 5.0  # discover_interval: the whole listing is read this often
 # A job that leaves (or joins) the listing is gone (or exported) from the first scrape after
-# the first good listing without it (with it): within MIN_REFRESH plus a scrape interval when
-# the listing answers. The bound allows for several failed listings in a row.
+# the first good full listing without it (with it): within DISCOVER_INTERVAL plus a scrape
+# interval when the listing answers. The bound allows for several failed listings in a row.
 LISTING_DELAY = 15.0
 # Resources after warm-up: RSS may grow by at most this much until the end; threads and open
 # files stay under a bound that the design sets (the upstream workers of two configs during
 # a reload, the HTTP threads and a margin).
 RSS_GROWTH_BOUND = 12 * 1024 * 1024
-THREADS_BOUND = 2 * MAX_CONCURRENCY + 12
+THREADS_BOUND = 2 * MAX_CONCURRENCY + 2 + 12  # ... and the listing walker of each
 FDS_BOUND = 2 * MAX_CONCURRENCY + 40
 FAULT_RATE = 0.15  # of the requests of jobs and pages lists
 LISTING_FAULT_RATE = 0.3  # of the listing's requests
@@ -178,6 +179,7 @@ def config_text(base_url: str, token_file: Path, *, valid: bool) -> str:
         f"    token_file: {token_file}\n"
         "    discover: true\n"
         f"    discover_grace_period: {GRACE:g}s\n"
+        f"    discover_interval: {DISCOVER_INTERVAL:g}s\n"
         "    page_stats: true\n"
         "    page_stats_interval: 10s\n"
     )

@@ -1,8 +1,10 @@
 """Discovery (``discover: true``): listing a workspace's jobs, and why a failing listing is
 not a fleet of failing jobs.
 
-- The listing is re-read at most every ``api.min_refresh_interval``; a job that leaves it is
-  gone from the first scrape after the first good listing without it.
+- The whole list is read every ``discover_interval``, and what can have changed of it at
+  most every ``api.min_refresh_interval`` (see :mod:`.walks`), off the scrape's deadline: a
+  walk still running at the deadline goes on and is used when it ends. A job that leaves the
+  list is gone from the first scrape after the first good full listing without it.
 - When a listing fails (any reason, or it is not asked during the workspace's 429 backoff),
   the discovered jobs keep the last good listing's data with ``up`` 1 (their
   ``last_success_timestamp_seconds`` shows its age) until the listing has failed for
