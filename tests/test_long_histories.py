@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from exporter.collect import shard_of
+
 from .conftest import config_yaml, value
 from .fakeapi import full_job
 
@@ -274,3 +276,22 @@ def test_a_reload_keeps_the_listing_and_its_cadence(fake, start_exporter):
     series = running.scrape()
     assert counts(fake) == []
     assert len(exported(series)) == 250
+
+
+def test_a_shard_refreshes_only_the_pages_of_its_own_active_jobs(fake, start_exporter):
+    # One active job on page 2 and one on page 3, owned by different shards of two.
+    mine = next(i for i in range(100, 200) if shard_of(WS, f"job-{i:05d}", 2) == 0)
+    theirs = next(i for i in range(200, 300) if shard_of(WS, f"job-{i:05d}", 2) == 1)
+    fake.set_jobs(WS, history(300, active=(mine, theirs)))
+    clock = Clock()
+    config = discovering(fake, api="  min_refresh_interval: 10s\n")
+    running = start_exporter(config, clock=clock, shard=0, total_shards=2)
+    series = running.scrape()
+    # Each shard reads the whole listing once per discover_interval ...
+    assert len(counts(fake)) == 3
+    assert f"job-{mine:05d}" in exported(series)
+    assert f"job-{theirs:05d}" not in exported(series)
+    clock.now += 10
+    running.scrape()
+    # ... and refreshes the head and the page of its own active job, not the other's.
+    assert counts(fake) == ["page=1&limit=100", "page=2&limit=100"]
