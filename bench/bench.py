@@ -959,7 +959,7 @@ def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
             Row(
                 "11. ... API requests an hour, a scrape every 15 s",
                 f"{hour} ({hour / 240:.1f} a scrape)",
-                "(before: about 176 a scrape, 42,000 an hour, none used)",
+                "(before: 137 a scrape, 32,960 an hour, none used)",
                 True,
             )
         )
