@@ -36,7 +36,7 @@ def _list_jobs(rt: Runtime, ws: Workspace, deadline: float) -> ApiResult:
         jobs: dict[str, Job] = {}
         for item in result.data:
             if is_identifier(item["id"]):
-                jobs[item["id"]] = parse_job(item)
+                jobs[item["id"]] = parse_job(item, rt.secrets)
         with rt.lock:
             listing = rt.listings.setdefault(ws.id, Listing())
             listing.jobs = jobs

@@ -37,6 +37,17 @@ class JobState:
     down_reason: str | None = None  # outcome of the last scrape, for logging transitions
 
 
+@dataclass(frozen=True, slots=True)
+class DataLabels:
+    """The label sets of a job's series that come from its data (its failure text, its
+    agents), rendered with the job's ``workspace_id``/``job_id`` once per parsed :class:`Job`
+    rather than on every scrape."""
+
+    job: Job
+    failure: str | None
+    agents: tuple[str, ...]
+
+
 @dataclass(slots=True)
 class PageState:
     """What is kept of one job's pages list between reads (``page_stats: true``): the totals,
@@ -144,6 +155,15 @@ class Runtime:
         # wait for them again until one answers (see collect.pipeline).
         self.overdue: dict[object, str] = {}
         self.labels: dict[Key, str] = {}
+        self.data_labels: dict[Key, DataLabels] = {}
+        # Replaced in every text taken from the API (longest first: see model.redact).
+        self.secrets: tuple[str, ...] = tuple(
+            sorted(
+                {value for ws in config.workspaces if (value := ws.token.reveal())},
+                key=len,
+                reverse=True,
+            )
+        )
         # Jobs left out by max_jobs, per workspace: counted once each while they stay out.
         self.dropped: dict[str, set[str]] = {}
         self.pages: dict[Key, PageState] = {}
