@@ -61,18 +61,17 @@ def _info_labels(name: str, job: Job) -> str:
 
 
 def data_labels(rt: Runtime, key: Key, labels: str, job: Job) -> DataLabels:
-    """The job's failure and agent label sets, rendered when ``job`` was not seen before (a new
+    """The job's failure and agent samples, rendered when ``job`` was not seen before (a new
     fetch or listing parsed it), else as rendered then."""
     known = rt.data_labels.get(key)
     if known is not None and known.job is job:
         return known
-    failure = (
-        None
-        if job.failure is None
-        else labels + "," + render_labels(metrics.JOB_FAILURE_INFO.labels[-1:], (job.failure,))
-    )
+    failure: tuple[Sample, ...] = ()
+    if job.failure is not None:
+        text = render_labels(metrics.JOB_FAILURE_INFO.labels[-1:], (job.failure,))
+        failure = (("", f"{labels},{text}", 1.0),)
     agents = tuple(
-        labels + "," + render_labels(metrics.JOB_AGENT_INFO.labels[-1:], (agent,))
+        ("", labels + "," + render_labels(metrics.JOB_AGENT_INFO.labels[-1:], (agent,)), 1.0)
         for agent in job.agents
     )
     known = rt.data_labels[key] = DataLabels(job, failure, agents)
@@ -119,15 +118,12 @@ def job_families(
     def failures() -> Iterator[Sample]:
         for labels, target, job in jobs:
             if job.failure is not None:
-                rendered = data_labels(rt, target.key, labels, job).failure
-                if rendered is not None:
-                    yield "", rendered, 1.0
+                yield from data_labels(rt, target.key, labels, job).failure
 
     def agents() -> Iterator[Sample]:
         for labels, target, job in jobs:
             if job.agents:
-                for agent in data_labels(rt, target.key, labels, job).agents:
-                    yield "", agent, 1.0
+                yield from data_labels(rt, target.key, labels, job).agents
 
     def values(read: Callable[[Job], float | bool | int | None]) -> Iterator[Sample]:
         for labels, _, job in jobs:

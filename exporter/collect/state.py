@@ -20,7 +20,7 @@ from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
 from ..exposition import metrics
-from ..exposition.writer import render_labels
+from ..exposition.writer import Sample, render_labels
 from .own import OwnMetrics
 
 Key = tuple[str, str]
@@ -39,13 +39,13 @@ class JobState:
 
 @dataclass(frozen=True, slots=True)
 class DataLabels:
-    """The label sets of a job's series that come from its data (its failure text, its
-    agents), rendered with the job's ``workspace_id``/``job_id`` once per parsed :class:`Job`
-    rather than on every scrape."""
+    """The samples of a job's series that come from its data (its failure text, its agents),
+    their labels rendered with the job's ``workspace_id``/``job_id`` once per parsed
+    :class:`Job` rather than on every scrape."""
 
     job: Job
-    failure: str | None
-    agents: tuple[str, ...]
+    failure: tuple[Sample, ...]  # none, or the one of convocore_crawler_job_failure_info
+    agents: tuple[Sample, ...]  # one of convocore_crawler_job_agent_info per agent
 
 
 @dataclass(slots=True)
