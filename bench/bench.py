@@ -1078,6 +1078,16 @@ def case_7(args: argparse.Namespace) -> list[Row]:
                     metrics.JOB_STATUS.help,
                     labels=metrics.JOB_STATUS.labels,
                 )
+                failure = GaugeMetricFamily(
+                    metrics.JOB_FAILURE_INFO.name,
+                    metrics.JOB_FAILURE_INFO.help,
+                    labels=metrics.JOB_FAILURE_INFO.labels,
+                )
+                agent = GaugeMetricFamily(
+                    metrics.JOB_AGENT_INFO.name,
+                    metrics.JOB_AGENT_INFO.help,
+                    labels=metrics.JOB_AGENT_INFO.labels,
+                )
                 values = [
                     (d, GaugeMetricFamily(d.name, d.help, labels=JOB_LABELS))
                     for d in metrics.JOB_VALUES
@@ -1093,11 +1103,15 @@ def case_7(args: argparse.Namespace) -> list[Row]:
                     info.add_metric([*ids, target.name, *(e or "" for e in extra), *flags], 1.0)
                     for state in STATUSES:
                         status.add_metric([*ids, state], 1.0 if job.status == state else 0.0)
+                    if job.failure is not None:
+                        failure.add_metric([*ids, job.failure], 1.0)
+                    for agent_id in job.agents:
+                        agent.add_metric([*ids, agent_id], 1.0)
                     for definition, family in values:
                         value = definition.read(job)
                         if value is not None:
                             family.add_metric(ids, float(value))
-                yield from (up, last, info, status, *(f for _, f in values))
+                yield from (up, last, info, status, failure, agent, *(f for _, f in values))
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(Jobs())  # type: ignore[arg-type]

@@ -430,7 +430,10 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
         assert landing.headers["Content-Type"] == "text/html; charset=utf-8"
         for text in (
             "Demo mode.",
-            "<td>ws-demo</td><td>job-legacy</td><td>legacy-wiki</td><td>failed</td>",
+            "<td>ws-demo</td><td>job-legacy</td><td>legacy-wiki</td><td>failed<br>"
+            '<span class="why">Crawl aborted after 30 failed pages: '
+            "https://legacy.example.com/x-0 answered HTTP 403 Forbidden (blocked by the "
+            "site&#x27;s firewall)</span></td>",
             'href="probe?workspace_id=ws-demo&amp;job_id=job-legacy"',
             'href="metrics"',
             "<style>",

@@ -74,6 +74,9 @@ def test_every_metric_of_a_realistic_job_is_exact(fake, start_exporter):
         "use_proxy": "true",
     }
     assert value(series, P + "job_info", **info) == 1
+    assert value(series, P + "job_agent_info", **job, agent_id="agent-1") == 1
+    # resultError is null: no failure text.
+    assert not [k for k in series if k[0] == P + "job_failure_info"]
     for state in ("queued", "processing", "completed", "failed", "cancelled"):
         want = 1 if state == "processing" else 0
         assert value(series, P + "job_status", **job, status=state) == want
@@ -102,6 +105,7 @@ def test_job_series_per_job_count(fake, start_exporter):
         for n in (
             "job_info",
             "job_status",
+            "job_agent_info",
             "job_done",
             "job_failed",
             "job_cancelled",
@@ -179,7 +183,7 @@ def test_a_missing_or_mistyped_field_is_omitted_and_the_rest_exported(
     )
     assert value(series, P + "job_status", **job, status="processing") == 1
     exported = {n for n in names(series)}
-    assert len(exported) == 21  # every other job series is still there
+    assert len(exported) == 22  # every other job series is still there
 
 
 def test_max_pages_and_webhook_shapes(fake, start_exporter):

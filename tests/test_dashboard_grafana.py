@@ -58,11 +58,16 @@ def test_panels(dashboard: dict[str, Any]) -> None:
         "Estimated credits of active jobs",
         "Jobs not fetched",
         "Jobs",
+        "Why jobs failed",
         "Progress",
         "Pages scraped per minute",
         "Page failure ratio",
         "Estimated credits of active jobs by workspace",
         "Active jobs by workspace",
+        "Agents",
+        "Agents",
+        "Scraped pages by agent",
+        "Estimated credits by agent",
         "Content",
         "Empty pages",
         "Content volume",
@@ -106,16 +111,26 @@ def test_panels_do_not_overlap(dashboard: dict[str, Any]) -> None:
         taken |= cells
 
 
-def test_overview_table_columns(dashboard: dict[str, Any]) -> None:
-    (table,) = [panel for panel in dashboard["panels"] if panel["type"] == "table"]
-    assert all(target["instant"] and target["format"] == "table" for target in table["targets"])
-    organize = next(t for t in table["transformations"] if t["id"] == "organize")["options"]
-    shown = [
+def table_panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    (found,) = [p for p in dashboard["panels"] if p["type"] == "table" and p["title"] == title]
+    assert all(target["instant"] and target["format"] == "table" for target in found["targets"])
+    return found
+
+
+def shown_columns(table: dict[str, Any]) -> list[str]:
+    """The table's columns as Grafana shows them: merged, ordered, hidden, renamed."""
+    assert [t["id"] for t in table["transformations"]] == ["merge", "organize"]
+    organize = table["transformations"][1]["options"]
+    return [
         organize["renameByName"].get(name, name)
         for name in sorted(organize["indexByName"], key=organize["indexByName"].get)
         if not organize["excludeByName"].get(name)
     ]
-    assert shown == [
+
+
+def test_overview_table_columns(dashboard: dict[str, Any]) -> None:
+    table = table_panel(dashboard, "Jobs")
+    assert shown_columns(table) == [
         "Workspace",
         "Job",
         "Name",
@@ -139,6 +154,33 @@ def test_overview_table_columns(dashboard: dict[str, Any]) -> None:
     assert units["Progress"] == "percentunit"
     assert units["Failure ratio"] == "percentunit"
     assert units["Estimated credits"] == "suffix:credits"
+
+
+def test_failed_jobs_table_shows_the_failure_text(dashboard: dict[str, Any]) -> None:
+    table = table_panel(dashboard, "Why jobs failed")
+    assert shown_columns(table) == ["Workspace", "Job", "Name", "Failure text", "Failed pages"]
+    failed = 'and on (workspace_id, job_id) (convocore_crawler_job_status{status="failed", '
+    for target in table["targets"]:
+        assert failed in target["expr"], target["refId"]
+    assert table["targets"][1]["expr"].startswith(
+        "max by (workspace_id, job_id, result_error) (convocore_crawler_job_failure_info{"
+    )
+
+
+def test_agents_table_breaks_the_jobs_down_by_agent(dashboard: dict[str, Any]) -> None:
+    table = table_panel(dashboard, "Agents")
+    assert shown_columns(table) == [
+        "Agent",
+        "Jobs",
+        "Active jobs",
+        "Failed jobs",
+        "Scraped pages",
+        "Failed pages",
+        "Estimated credits",
+    ]
+    for target in table["targets"]:
+        assert target["expr"].startswith(("sum by (agent_id) (", "count by (agent_id) ("))
+        assert "convocore_crawler_job_agent_info{" in target["expr"]
 
 
 def test_queries_read_only_known_metrics_and_recording_rules(dashboard: dict[str, Any]) -> None:

@@ -179,7 +179,9 @@ def test_the_link_check_finds_a_broken_link_and_a_broken_anchor(tmp_path):
 
 
 def test_the_exporter_serves_only_documented_metrics(fake, start_exporter):
-    done = full_job("a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z")
+    done = full_job(
+        "a", "w", webhookFinalizedAt="2026-11-02T00:00:00Z", resultError="robots.txt says no"
+    )
     fake.set_jobs("w", {"a": done, "b": full_job("b", "w"), "c": full_job("c", "w")})
     fake.set_jobs("d", {})
     fake.fail(fake.job_path("w", "b"), Fault(500, "x"))

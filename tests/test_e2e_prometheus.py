@@ -35,6 +35,10 @@ pytestmark = pytest.mark.prometheus
 # Dashboard variables as a user would pick them; the rate interval spans several 1 s scrapes.
 VARIABLES = {"workspace_id": "ws-demo", "job_id": ".*", "__rate_interval": "20s"}
 RANGE_SECONDS = 30
+LEGACY_FAILURE = (
+    "Crawl aborted after 30 failed pages: https://legacy.example.com/x-0 answered HTTP 403 "
+    "Forbidden (blocked by the site's firewall)"
+)
 
 
 def prometheus_config(exporter_address: str) -> dict[str, Any]:
@@ -160,10 +164,64 @@ def test_failed_demo_job_raises_the_job_failed_alert(stack: Stack) -> None:
     assert alert["labels"]["workspace_id"] == "ws-demo"
     assert alert["labels"]["job_id"] == "job-legacy"
     assert alert["labels"]["severity"] == "warning"
-    # The description names the job through the info metric's friendly name.
-    assert alert["annotations"]["description"].startswith(
-        "Job job-legacy (legacy-wiki) in workspace ws-demo has failed."
+    # The description names the job through the info metric's friendly name, and quotes its
+    # failure text.
+    assert alert["annotations"]["description"] == (
+        f'Job job-legacy (legacy-wiki) in workspace ws-demo has failed: "{LEGACY_FAILURE}". '
+        "Resume or re-create the job, or remove it from the exporter's configuration, to clear "
+        "this alert."
     )
+
+
+def test_the_dashboard_agent_and_failure_queries_on_the_demo_data(stack: Stack) -> None:
+    """job-docs feeds agent-support and agent-sales; job-blog and job-pricing agent-sales;
+    job-help and job-legacy (through toAgentId alone) agent-support; job-careers none.
+    Every query is evaluated at one moment, so the moving page counts agree exactly."""
+    dashboard = load_dashboard()
+    stack.wait_for(
+        "the agents of every demo job",
+        lambda: len(stack.query("convocore_crawler_job_agent_info")) == 6 or None,
+    )
+    at = f"{time.time():.3f}"
+
+    def at_once(expr: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = stack.api("query", query=expr, time=at)["result"]
+        return result
+
+    def table(title: str) -> dict[str, list[dict[str, Any]]]:
+        (panel,) = [p for p in dashboard["panels"] if p["title"] == title and p["type"] == "table"]
+        return {t["refId"]: at_once(substitute(t["expr"], VARIABLES)) for t in panel["targets"]}
+
+    def jobs_sum(metric: str, jobs: str) -> float:
+        (sample,) = at_once(f'sum(max by (job_id) ({metric}{{job_id=~"{jobs}"}}))')
+        return float(sample["value"][1])
+
+    agents = table("Agents")
+
+    def by_agent(ref: str) -> dict[str, float]:
+        return {r["metric"]["agent_id"]: float(r["value"][1]) for r in agents[ref]}
+
+    assert by_agent("A") == {"agent-support": 3, "agent-sales": 3}
+    assert by_agent("B") == {"agent-support": 1, "agent-sales": 2}
+    assert by_agent("C") == {"agent-support": 1}
+    support, sales = "job-docs|job-help|job-legacy", "job-docs|job-blog|job-pricing"
+    for ref, metric in (
+        ("D", "convocore_crawler_job_scraped_pages"),
+        ("E", "convocore_crawler_job_failed_pages"),
+    ):
+        assert by_agent(ref) == {
+            "agent-support": jobs_sum(metric, support),
+            "agent-sales": jobs_sum(metric, sales),
+        }, ref
+    assert by_agent("F") == {"agent-support": 250 + 120 + 12, "agent-sales": 250 + 1000 + 5}
+    failed = table("Why jobs failed")
+    assert [r["metric"] for r in failed["A"]] == [
+        {"workspace_id": "ws-demo", "job_id": "job-legacy", "name": "legacy-wiki"}
+    ]
+    assert [r["metric"] for r in failed["B"]] == [
+        {"workspace_id": "ws-demo", "job_id": "job-legacy", "result_error": LEGACY_FAILURE}
+    ]
+    assert [(r["metric"]["job_id"], r["value"][1]) for r in failed["C"]] == [("job-legacy", "30")]
 
 
 def test_the_demo_help_center_raises_the_empty_pages_alert(stack: Stack) -> None:

@@ -135,7 +135,7 @@ def test_the_dashboard_follows_the_settings(custom: Path) -> None:
     assert panels["Data age"]["description"].endswith(
         "the ConvocoreCrawlerDataStale alert fires past 30 minutes."
     )
-    (table,) = [panel for panel in dashboard["panels"] if panel["type"] == "table"]
+    (table,) = [p for p in dashboard["panels"] if p["type"] == "table" and p["title"] == "Jobs"]
     (ratio,) = [
         override["properties"][0]["value"]["steps"]
         for override in table["fieldConfig"]["overrides"]

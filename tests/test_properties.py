@@ -21,7 +21,15 @@ from exporter.config import (
     ConfigError,
     parse_config,
 )
-from exporter.convocore.model import STATUSES, Job, parse_job
+from exporter.convocore.model import (
+    MAX_AGENTS,
+    MAX_FAILURE_CHARS,
+    STATUSES,
+    Job,
+    agent_ids,
+    failure_text,
+    parse_job,
+)
 from exporter.convocore.transport import ApiResult, parse_envelope
 from exporter.durations import DURATION_UNITS, MAX_DURATION_MS, DurationError, parse_duration
 from exporter.exposition.writer import format_value
@@ -88,6 +96,65 @@ def test_parse_job_takes_any_object(data):
 )
 def test_parse_job_takes_a_realistic_job_with_any_fields_replaced(data):
     assert isinstance(parse_job(data), Job)
+
+
+SECRET = "vg_s3cret"
+# Text rich in what must not pass: control characters, whitespace of every kind, quotes,
+# backslashes, surrogates, emoji, pieces of the secret and the secret itself.
+hostile_text = st.lists(
+    st.text(max_size=40)
+    | st.sampled_from(
+        [
+            SECRET,
+            "vg_",
+            "s3cret",
+            "\x00",
+            "\r\n",
+            "\t",
+            "\u2028",
+            "\x85",
+            "\ud800",
+            "\U0001f600",
+            '"',
+            "\\",
+            "<b>",
+            " ",
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
+@SETTINGS
+@given(hostile_text, st.integers(min_value=0, max_value=400))
+def test_a_failure_text_is_one_bounded_line_without_the_secret(text, padding):
+    raw = text + "x" * padding
+
+    def blank(c: str) -> bool:
+        return c.isspace() or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F
+
+    shown = failure_text(raw, [SECRET])
+    if shown is None:
+        assert all(blank(c) for c in raw)
+        return
+    assert 0 < len(shown) <= MAX_FAILURE_CHARS
+    assert SECRET not in shown
+    assert shown == shown.strip()
+    assert "  " not in shown
+    assert not any(blank(c) and c != " " for c in shown)
+    shown.encode("utf-8")  # no lone surrogate
+    if len(raw) <= MAX_FAILURE_CHARS and SECRET not in raw:
+        assert len(shown) <= len(raw)  # never padded, never cut
+
+
+@SETTINGS
+@given(json_values, json_values)
+def test_agents_are_distinct_non_blank_labels(many, one):
+    agents = agent_ids(many, one)
+    assert len(set(agents)) == len(agents) <= MAX_AGENTS
+    for agent in agents:
+        assert agent and agent == agent.strip()
+        agent.encode("utf-8")
 
 
 def _envelopes() -> st.SearchStrategy[bytes]:

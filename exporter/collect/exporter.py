@@ -28,6 +28,8 @@ class TargetView:
     up: bool
     reason: str | None
     last_success: float | None
+    failure: str | None = None
+    """The job's failure text as exported on ``convocore_crawler_job_failure_info``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +178,7 @@ class Exporter:
                     state is not None and reason is None and job is not None,
                     reason,
                     last,
+                    job.failure if job else None,
                 )
             )
         return views

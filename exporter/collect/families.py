@@ -21,7 +21,7 @@ from ..exposition import metrics
 from ..exposition.writer import Family, Sample, from_client_collector, render_labels
 from ..version import build_info
 from .pagereads import PageView
-from .state import Key, Outcome, Runtime, Target
+from .state import DataLabels, Key, Outcome, Runtime, Target
 
 ProcessCollector = Callable[[], list[Family]]
 
@@ -58,6 +58,24 @@ def _info_labels(name: str, job: Job) -> str:
             _text(job.use_proxy),
         ),
     )
+
+
+def data_labels(rt: Runtime, key: Key, labels: str, job: Job) -> DataLabels:
+    """The job's failure and agent samples, rendered when ``job`` was not seen before (a new
+    fetch or listing parsed it), else as rendered then."""
+    known = rt.data_labels.get(key)
+    if known is not None and known.job is job:
+        return known
+    failure: tuple[Sample, ...] = ()
+    if job.failure is not None:
+        text = render_labels(metrics.JOB_FAILURE_INFO.labels[-1:], (job.failure,))
+        failure = (("", f"{labels},{text}", 1.0),)
+    agents = tuple(
+        ("", labels + "," + render_labels(metrics.JOB_AGENT_INFO.labels[-1:], (agent,)), 1.0)
+        for agent in job.agents
+    )
+    known = rt.data_labels[key] = DataLabels(job, failure, agents)
+    return known
 
 
 def job_families(
@@ -97,6 +115,16 @@ def job_families(
             for state in STATUSES:
                 yield "", labels + _extra("status", state), 1.0 if job.status == state else 0.0
 
+    def failures() -> Iterator[Sample]:
+        for labels, target, job in jobs:
+            if job.failure is not None:
+                yield from data_labels(rt, target.key, labels, job).failure
+
+    def agents() -> Iterator[Sample]:
+        for labels, target, job in jobs:
+            if job.agents:
+                yield from data_labels(rt, target.key, labels, job).agents
+
     def values(read: Callable[[Job], float | bool | int | None]) -> Iterator[Sample]:
         for labels, _, job in jobs:
             value = read(job)
@@ -109,6 +137,8 @@ def job_families(
         family(metrics.LAST_SUCCESS, last_success()),
         family(metrics.JOB_INFO, info()),
         family(metrics.JOB_STATUS, status()),
+        family(metrics.JOB_FAILURE_INFO, failures()),
+        family(metrics.JOB_AGENT_INFO, agents()),
         *(family(d, values(d.read)) for d in metrics.JOB_VALUES),
         *(page_families(rt, targets, pages) if pages else []),
     ]

@@ -53,7 +53,7 @@ def _fetch_job(
     key = (ws.id, job_id)
     if result.ok:
         try:
-            job = parse_job(result.data)
+            job = parse_job(result.data, rt.secrets)
         except Exception:  # a parser bug must not take the scrape down
             log.exception("cannot parse job", extra={"workspace_id": ws.id, "job_id": job_id})
             result = ApiResult(reason="invalid_response", detail="unparseable job")
@@ -252,6 +252,7 @@ def forget_others(rt: Runtime, keep: set[Key]) -> None:
         for key in [k for k in rt.states if k not in keep]:
             del rt.states[key]
             rt.labels.pop(key, None)
+            rt.data_labels.pop(key, None)
         for key in [k for k in rt.pages if k not in keep]:
             del rt.pages[key]
             rt.truncated.get(key[0], set()).discard(key[1])

@@ -13,12 +13,14 @@ from .state import Key, Outcome, Target
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
     """One exported job's ``convocore_crawler_up`` and, when it is down, the ``reason`` of
-    its ``convocore_crawler_error_info``."""
+    its ``convocore_crawler_error_info``; the failure text of its
+    ``convocore_crawler_job_failure_info`` when it has one."""
 
     workspace_id: str
     job_id: str
     up: bool
     reason: str | None
+    failure: str | None = None
 
 
 class ScrapeResult:
@@ -47,7 +49,13 @@ class ScrapeResult:
     def outcomes(self) -> tuple[JobOutcome, ...]:
         if self._outcomes is None:
             self._outcomes = tuple(
-                JobOutcome(target.workspace.id, target.job_id, outcome.up, outcome.reason)
+                JobOutcome(
+                    target.workspace.id,
+                    target.job_id,
+                    outcome.up,
+                    outcome.reason,
+                    outcome.job.failure if outcome.job is not None else None,
+                )
                 for target in self._targets
                 if (outcome := self._results.get(target.key)) is not None
             )

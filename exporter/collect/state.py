@@ -20,7 +20,7 @@ from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
 from ..exposition import metrics
-from ..exposition.writer import render_labels
+from ..exposition.writer import Sample, render_labels
 from .own import OwnMetrics
 
 Key = tuple[str, str]
@@ -35,6 +35,17 @@ class JobState:
     last_success: float | None = None  # wall-clock time of the last good fetch
     detailed: bool = False  # from get-job (has the URL-array lengths), not only a list item
     down_reason: str | None = None  # outcome of the last scrape, for logging transitions
+
+
+@dataclass(frozen=True, slots=True)
+class DataLabels:
+    """The samples of a job's series that come from its data (its failure text, its agents),
+    their labels rendered with the job's ``workspace_id``/``job_id`` once per parsed
+    :class:`Job` rather than on every scrape."""
+
+    job: Job
+    failure: tuple[Sample, ...]  # none, or the one of convocore_crawler_job_failure_info
+    agents: tuple[Sample, ...]  # one of convocore_crawler_job_agent_info per agent
 
 
 @dataclass(slots=True)
@@ -163,6 +174,15 @@ class Runtime:
         # wait for them again until one answers (see collect.pipeline).
         self.overdue: dict[object, str] = {}
         self.labels: dict[Key, str] = {}
+        self.data_labels: dict[Key, DataLabels] = {}
+        # Replaced in every text taken from the API (longest first: see model.redact).
+        self.secrets: tuple[str, ...] = tuple(
+            sorted(
+                {value for ws in config.workspaces if (value := ws.token.reveal())},
+                key=len,
+                reverse=True,
+            )
+        )
         # Jobs left out by max_jobs, per workspace: counted once each while they stay out.
         self.dropped: dict[str, set[str]] = {}
         self.pages: dict[Key, PageState] = {}

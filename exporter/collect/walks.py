@@ -41,6 +41,7 @@ class Gathered:
     """What one walk read, before it is applied to the workspace's :class:`Listing`."""
 
     horizon: float | None  # finished before this (wall time): kept as an id only
+    secrets: tuple[str, ...]  # redacted from a job's failure text
     jobs: dict[str, Job] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
     aged: set[str] = field(default_factory=set)
@@ -66,7 +67,7 @@ class Gathered:
             job_id = item.get("id") if isinstance(item, dict) else None
             if not isinstance(job_id, str) or not is_identifier(job_id):
                 continue
-            job = parse_job(item)
+            job = parse_job(item, self.secrets)
             self.keep(job_id, job, now)
             if not job.finished:
                 self.positions[job_id] = answer.first_index + offset
@@ -145,7 +146,7 @@ def walk(
         refreshed = _refresh(rt, ws, listing, active)
         if refreshed is not None:
             return (*refreshed, False)
-    gathered = Gathered(_horizon(ws))
+    gathered = Gathered(_horizon(ws), rt.secrets)
     return _full(rt, ws, gathered), gathered, True
 
 
@@ -223,7 +224,7 @@ def _refresh(
 ) -> tuple[ApiResult, Gathered] | None:
     """Re-read what can have changed; None when a full walk is the better buy (the list
     changed its paging or page size, or more active jobs moved than a full walk has pages)."""
-    gathered = Gathered(_horizon(ws))
+    gathered = Gathered(_horizon(ws), rt.secrets)
     known = set(listing.jobs) | listing.aged
     first = _ask(rt, ws, 1)
     if not first.ok:
@@ -269,7 +270,7 @@ def _get_jobs(rt: Runtime, ws: Workspace, job_ids: list[str], gathered: Gathered
     def take(answered: tuple[str, ApiResult]) -> ApiResult | None:
         job_id, result = answered
         if result.ok:
-            gathered.keep(job_id, parse_job(result.data), time.time())
+            gathered.keep(job_id, parse_job(result.data, gathered.secrets), time.time())
         elif result.reason == "not_found":
             gathered.gone.add(job_id)
         return None

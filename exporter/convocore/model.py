@@ -9,6 +9,8 @@ thousands of URLs costs a few hundred bytes of memory once parsed.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +20,21 @@ FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 # Label values taken from the API are capped so a lying upstream cannot blow up a series.
 MAX_LABEL_CHARS = 1024
+
+# The job's failure text (``resultError``) becomes a label value: cleaned, then cut to this
+# many characters, the last of them an ellipsis when it was cut.
+MAX_FAILURE_CHARS = 300
+ELLIPSIS = "\u2026"
+# What replaces a configured secret found in a text taken from the API.
+REDACTED = "<redacted>"
+# Agents named by one job, at most: a lying upstream cannot blow up the series.
+MAX_AGENTS = 100
+# Of a longer text only this much is cleaned (after the secrets are replaced in all of it).
+_SCAN_CHARS = 64 * 1024
+# Control characters (C0, DEL, C1) and whitespace, in runs; a lone surrogate (JSON allows
+# "\ud800") cannot be written as UTF-8.
+_BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 # Values above this are Unix milliseconds (1e11 s is the year 5138).
 _MILLIS_THRESHOLD = 1e11
@@ -53,6 +70,10 @@ class Job:
     processing_mode: str | None = None
     deep: bool | None = None
     use_proxy: bool | None = None
+    failure: str | None = None
+    """The failure text (``resultError``) as exported: see :func:`failure_text`."""
+    agents: tuple[str, ...] = ()
+    """The agents whose knowledge bases the job feeds (``toAgentIds``, else ``toAgentId``)."""
 
     @property
     def finished(self) -> bool:
@@ -78,6 +99,54 @@ def as_label(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return value[:MAX_LABEL_CHARS]
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by :data:`REDACTED` (longest first, so a
+    secret holding another is replaced whole)."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def clean_text(text: str, limit: int) -> str:
+    """``text`` safe for a label value and one line of a page: each run of control characters
+    and whitespace becomes one space (none at either end), a lone surrogate becomes U+FFFD, and
+    a text longer than ``limit`` characters is cut to ``limit`` ending in an ellipsis."""
+    cut = len(text) > _SCAN_CHARS
+    if cut:
+        text = text[:_SCAN_CHARS]
+    text = _BLANKS.sub(" ", text).strip()
+    text = _SURROGATES.sub("\ufffd", text)
+    if cut or len(text) > limit:
+        text = text[: limit - 1].rstrip() + ELLIPSIS
+    return text
+
+
+def failure_text(value: Any, secrets: Sequence[str] = ()) -> str | None:
+    """The job's failure text as exported: None unless ``value`` is a string with something
+    besides blanks in it; else the configured ``secrets`` replaced (in the whole text, before
+    it is cut), cleaned and cut to :data:`MAX_FAILURE_CHARS` by :func:`clean_text`."""
+    if not isinstance(value, str):
+        return None
+    text = clean_text(redact(value, secrets), MAX_FAILURE_CHARS)
+    return text or None
+
+
+def agent_ids(many: Any, one: Any) -> tuple[str, ...]:
+    """The agents a job feeds: the strings of ``toAgentIds`` (``many``), or ``toAgentId``
+    (``one``) when that list is missing or names none; each cleaned as a label value, blanks
+    left out, duplicates collapsed (first seen first), at most :data:`MAX_AGENTS`."""
+    named: dict[str, None] = {}
+    for candidate in many if isinstance(many, list) else ():
+        if isinstance(candidate, str) and (agent := clean_text(candidate, MAX_LABEL_CHARS)):
+            named[agent] = None
+            if len(named) == MAX_AGENTS:
+                break
+    if not named and isinstance(one, str) and (agent := clean_text(one, MAX_LABEL_CHARS)):
+        named[agent] = None
+    return tuple(named)
 
 
 def as_length(value: Any) -> int | None:
@@ -145,8 +214,12 @@ def derive_status(
     return "queued"
 
 
-def parse_job(data: dict[str, Any]) -> Job:
-    """Build a :class:`Job` from the ``data`` object of a get-job or list answer."""
+def parse_job(data: dict[str, Any], secrets: Sequence[str] = ()) -> Job:
+    """Build a :class:`Job` from the ``data`` object of a get-job or list answer.
+
+    ``secrets`` (the configured workspace secrets, longest first) are replaced by
+    :data:`REDACTED` in the text taken from the answer.
+    """
     done = as_bool(data.get("done"))
     failed = as_bool(data.get("failed"))
     cancelled = as_bool(data.get("isCancelled"))
@@ -189,4 +262,6 @@ def parse_job(data: dict[str, Any]) -> Job:
         processing_mode=as_label(data.get("processingMode")),
         deep=as_bool(data.get("deep")),
         use_proxy=as_bool(data.get("useProxy")),
+        failure=failure_text(data.get("resultError"), secrets),
+        agents=agent_ids(data.get("toAgentIds"), data.get("toAgentId")),
     )

@@ -4,8 +4,10 @@ It serves the same paths, envelopes and fields as the real API (get-job, the pag
 list in both styles, a job's scraped pages, the workspace list) with a handful of jobs whose
 progress advances with time: two processing, one completed, one failed with a
 ``resultError``, one cancelled and one queued (the queued one answers in the older shape
-without ``status``). Each job lists its scraped and failed pages, oldest first; most pages of
-the completed help center are empty, as a JavaScript-rendered site's are.
+without ``status``). They feed two agents: the docs site both, the failed job names its one
+agent in the older ``toAgentId`` only, and the queued one feeds none. Each job lists its
+scraped and failed pages, oldest first; most pages of the completed help center are empty, as
+a JavaScript-rendered site's are.
 """
 
 from __future__ import annotations
@@ -178,8 +180,8 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             "useProxy": False,
             "deep": False,
             "refreshRate": "never",
-            "toAgentId": "agent-demo",
-            "toAgentIds": ["agent-demo"],
+            "toAgentId": "agent-support",
+            "toAgentIds": ["agent-support"],
             "done": False,
             "failed": False,
             "isCancelled": False,
@@ -223,6 +225,7 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             currentPageIndex=docs_scraped + docs_scraped // 20,
             activeScrapeUrl=f"https://docs.example.com/page-{docs_scraped}",
             refreshRate="24h",
+            toAgentIds=["agent-support", "agent-sales"],
             webhook={
                 "url": "https://hooks.example.com/crawler",
                 "events": ["job_completed", "job_failed"],
@@ -242,6 +245,8 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             pendingCandidateUrls=_urls("https://blog.example.com/next", 100 - blog_scraped),
             activeScrapeUrl=f"https://blog.example.com/page-{blog_scraped}",
             processingMode="deep",
+            toAgentId="agent-sales",
+            toAgentIds=["agent-sales"],
         ),
         job(
             "job-help",
@@ -265,7 +270,11 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             scrapedPagesNum=12,
             failedPagesNum=30,
             failedCrawlUrls=_urls("https://legacy.example.com/x", 30),
-            resultError="Crawler blocked by robots.txt",
+            message="Crawl failed",
+            resultError=(
+                "Crawl aborted after 30 failed pages: https://legacy.example.com/x-0 answered "
+                "HTTP 403 Forbidden (blocked by the site's firewall)"
+            ),
             estimatedCredits=12,
             ts=finished_ts,
         ),
@@ -274,6 +283,8 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             "https://example.com/pricing",
             status="cancelled",
             isCancelled=True,
+            toAgentId="agent-sales",
+            toAgentIds=["agent-sales"],
             scrapedPagesNum=5,
             estimatedCredits=5,
             ts=finished_ts,
@@ -287,9 +298,12 @@ def demo_jobs(started: float, now: float) -> dict[str, dict[str, Any]]:
             processedCrawlUrls=[],
             scrapedHashes=[],
             processingMode=None,
+            toAgentId=None,
+            toAgentIds=[],
         ),
     ]
     del jobs[-1]["status"]  # the older answer shape: state derived from the flags
+    del jobs[3]["toAgentIds"]  # an older answer naming its one agent in toAgentId only
     return {j["id"]: j for j in jobs}
 
 

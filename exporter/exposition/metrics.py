@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ..convocore import outage
-from ..convocore.model import Job
+from ..convocore.model import ELLIPSIS, MAX_AGENTS, MAX_FAILURE_CHARS, REDACTED, Job
 from ..convocore.pages import EMPTY_RULE, PageStats
 
 PREFIX = "convocore_crawler_"
@@ -85,6 +85,25 @@ JOB_STATUS = MetricDef(
     (*JOB_LABELS, "status"),
     "`status`, or derived from `isCancelled` > `failed` > `done` > progress > queued "
     "when absent or unknown",
+)
+JOB_FAILURE_INFO = MetricDef(
+    PREFIX + "job_failure_info",
+    "gauge",
+    "The job's failure text, as Convocore gives it; always 1, present only while the job has "
+    f"one. Cleaned to one line and cut to {MAX_FAILURE_CHARS} characters.",
+    (*JOB_LABELS, "result_error"),
+    "`resultError` when a string with more than blanks (`message` is not read): control "
+    "characters and runs of whitespace become one space, each configured workspace secret "
+    f"becomes `{REDACTED}`, and a longer text is cut to {MAX_FAILURE_CHARS} characters, the "
+    f"last an ellipsis (`{ELLIPSIS}`)",
+)
+JOB_AGENT_INFO = MetricDef(
+    PREFIX + "job_agent_info",
+    "gauge",
+    "An agent whose knowledge base the job feeds; always 1, one series per agent.",
+    (*JOB_LABELS, "agent_id"),
+    "each string of `toAgentIds`, else `toAgentId` when that list is missing or names none; "
+    f"duplicates collapsed, at most {MAX_AGENTS} per job",
 )
 
 JOB_VALUES: tuple[JobValueDef, ...] = (
@@ -420,6 +439,8 @@ ALL: list[MetricDef] = [
     LAST_SUCCESS,
     JOB_INFO,
     JOB_STATUS,
+    JOB_FAILURE_INFO,
+    JOB_AGENT_INFO,
     *JOB_VALUES,
     *PAGE_VALUES,
     PAGE_MARKDOWN_CHARS,

@@ -66,5 +66,7 @@ def probe_report(
         else:
             why = EXPLAIN.get(job.reason or "", "no reason recorded")
             lines.append(f"Result: down (convocore_crawler_up 0), reason {job.reason}: {why}")
+        if job.failure is not None:
+            lines.append(f"Failure text (resultError): {job.failure}")
     lines += ["", "Metrics that would have been returned:", ""]
     return "\n".join(lines).encode() + b"\n" + write_text(result.families)

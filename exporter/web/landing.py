@@ -43,6 +43,7 @@ td.up{color:#1a7f37;font-weight:600}td.down{color:#cf222e;font-weight:600}
 code{font-size:.9em}a{color:#0969da}
 .meta{color:#57606a;font-size:.9rem}
 .jobs{overflow-x:auto}
+.why{color:#57606a;font-size:.85rem;overflow-wrap:anywhere}
 """
 
 
@@ -62,9 +63,10 @@ def _row(view: TargetView, now: float) -> str:
         up = f'<td class="down">down: {escape(view.reason)}</td>'
     else:
         up = "<td>not scraped yet</td>"
+    failure = "" if view.failure is None else f'<br><span class="why">{escape(view.failure)}</span>'
     return (
         f"<tr><td>{escape(view.workspace_id)}</td><td>{escape(view.job_id)}</td>"
-        f"<td>{escape(view.name)}</td><td>{escape(view.status or '')}</td>{up}"
+        f"<td>{escape(view.name)}</td><td>{escape(view.status or '')}{failure}</td>{up}"
         f"<td>{escape(_when(view.last_success, now))}</td>"
         f'<td><a href="probe?{query}">probe</a> '
         f'<a href="probe?{query}&amp;debug=true">debug report</a></td></tr>'

@@ -8,6 +8,12 @@ local jobName =
   '{{ with printf "convocore_crawler_job_info{workspace_id=%q,job_id=%q}" $labels.workspace_id $labels.job_id | query }}'
   + '{{ with . | first | label "name" }} ({{ . }}){{ end }}{{ end }}';
 
+// ': "<failure text>".' when the exporter serves the job's resultError, else what to look up.
+local failureText =
+  '{{ with printf "convocore_crawler_job_failure_info{workspace_id=%q,job_id=%q}" $labels.workspace_id $labels.job_id | query }}'
+  + ': "{{ . | first | label "result_error" }}".'
+  + "{{ else }}. Convocore gave no failure text (resultError) for it.{{ end }}";
+
 {
   prometheusAlerts+:: {
     local c = $._config,
@@ -25,10 +31,10 @@ local jobName =
               summary: 'Convocore crawler job failed.',
               description: util.oneLine(|||
                 Job {{ $labels.job_id }}%s
-                in workspace {{ $labels.workspace_id }} has failed. The failure text is the job's
-                resultError in the Convocore dashboard or API. Resume or re-create the job, or
-                remove it from the exporter's configuration, to clear this alert.
-              ||| % jobName),
+                in workspace {{ $labels.workspace_id }} has failed%s
+                Resume or re-create the job, or remove it from the exporter's configuration, to
+                clear this alert.
+              ||| % [jobName, failureText]),
             },
           },
           {

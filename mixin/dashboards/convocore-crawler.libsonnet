@@ -244,6 +244,106 @@ local jobsTable(c) =
     ],
   };
 
+// A table of instant queries merged on their labels: `columns` are [refId, header (null: the
+// query only brings its labels), expression]; `labels` are the label columns, in order, by
+// their headers.
+local mergedTable(title, description, columns, labels, overrides=[]) =
+  local valueColumns = [col for col in columns if col[1] != null];
+  {
+    type: 'table',
+    title: title,
+    description: description,
+    datasource: datasource,
+    targets: [instantTarget(col[0], col[2]) for col in columns],
+    fieldConfig: {
+      defaults: {
+        unit: 'none',
+        custom: {
+          align: 'auto',
+          filterable: true,
+          inspect: false,
+          cellOptions: { type: 'auto' },
+        },
+      },
+      overrides: overrides,
+    },
+    options: { showHeader: true, cellHeight: 'sm', sortBy: [], frameIndex: 0 },
+    transformations: [
+      { id: 'merge', options: {} },
+      {
+        id: 'organize',
+        options: {
+          excludeByName: { Time: true } + {
+            ['Value #' + col[0]]: true
+            for col in columns
+            if col[1] == null
+          },
+          indexByName: { [labels[i][0]]: i for i in std.range(0, std.length(labels) - 1) } + {
+            ['Value #' + valueColumns[i][0]]: std.length(labels) + i
+            for i in std.range(0, std.length(valueColumns) - 1)
+          },
+          renameByName: { ['Value #' + col[0]]: col[1] for col in valueColumns } + {
+            [label[0]]: label[1]
+            for label in labels
+          },
+        },
+      },
+    ],
+  };
+
+// The failed jobs of the selection, with the failure text the exporter serves for each.
+local isFailed = '(convocore_crawler_job_status{status="failed", %s} == 1)' % job;
+local failedTable = mergedTable(
+  'Why jobs failed',
+  std.join(' ', [
+    'Every failed job of the selection with its failure text: the resultError Convocore',
+    'gives, as the exporter serves it (one line, at most 300 characters, the workspace',
+    'secret replaced by <redacted>). Empty when Convocore gave none. The',
+    'ConvocoreCrawlerJobFailed alert quotes the same text.',
+  ]),
+  [
+    ['A', null, 'max by (workspace_id, job_id, name) (convocore_crawler_job_info{%s} and on (workspace_id, job_id) %s)' % [job, isFailed]],
+    ['B', null, 'max by (workspace_id, job_id, result_error) (convocore_crawler_job_failure_info{%s} and on (workspace_id, job_id) %s)' % [job, isFailed]],
+    ['C', 'Failed pages', 'max by (workspace_id, job_id) (convocore_crawler_job_failed_pages{%s} and on (workspace_id, job_id) %s)' % [job, isFailed]],
+  ],
+  [['workspace_id', 'Workspace'], ['job_id', 'Job'], ['name', 'Name'], ['result_error', 'Failure text']],
+);
+
+// A per-job value summed by agent: each job counts once for every agent it feeds (the join
+// with convocore_crawler_job_agent_info); several exporters serving a job count once.
+local byAgent(metric) = |||
+  sum by (agent_id) (
+    max by (workspace_id, job_id) (%s{%s})
+    * on (workspace_id, job_id) group_right ()
+    max by (workspace_id, job_id, agent_id) (convocore_crawler_job_agent_info{%s})
+  )
+||| % [metric, job, job];
+local agentJobs(filter) = std.rstripChars(|||
+  count by (agent_id) (
+    max by (workspace_id, job_id, agent_id) (convocore_crawler_job_agent_info{%s})%s
+  )
+||| % [job, filter], '\n');
+
+local agentsTable = mergedTable(
+  'Agents',
+  std.join(' ', [
+    'One row per agent whose knowledge base the selected jobs feed (toAgentIds, else',
+    'toAgentId): how many jobs feed it, how many of them are active (queued or',
+    'processing) or failed, and their scraped pages, failed pages and estimated credits',
+    '(1,000 credits = 1 USD) summed. A job feeding two agents counts for both.',
+  ]),
+  [
+    ['A', 'Jobs', agentJobs('')],
+    ['B', 'Active jobs', agentJobs('\n  and on (workspace_id, job_id) (convocore_crawler_job_status{status=~"queued|processing", %s} == 1)' % job)],
+    ['C', 'Failed jobs', agentJobs('\n  and on (workspace_id, job_id) %s' % isFailed)],
+    ['D', 'Scraped pages', std.rstripChars(byAgent('convocore_crawler_job_scraped_pages'), '\n')],
+    ['E', 'Failed pages', std.rstripChars(byAgent('convocore_crawler_job_failed_pages'), '\n')],
+    ['F', 'Estimated credits', std.rstripChars(byAgent('convocore_crawler_job_estimated_credits'), '\n')],
+  ],
+  [['agent_id', 'Agent']],
+  [column('Estimated credits', 'suffix:credits')],
+);
+
 local row(title) = { row: { type: 'row', title: title, collapsed: false, panels: [] } };
 local place(panel, w, h) = { panel: panel, w: w, h: h };
 
@@ -313,6 +413,7 @@ local items(c) = [
     'orange',
   ), 6, 4),
   place(jobsTable(c), 24, 10),
+  place(failedTable, 24, 6),
   place(timeseries(
     'Progress',
     'Scraped pages as a share of each job\'s page limit (recording rule '
@@ -369,6 +470,24 @@ local items(c) = [
     + 'when several exporters serve it.',
     [target('A', 'workspace_id:convocore_crawler_jobs_active:sum{%s}' % workspace, '{{workspace_id}}')],
     'none',
+  ), 12, 8),
+
+  // The jobs grouped by the agents they feed.
+  row('Agents'),
+  place(agentsTable, 24, 8),
+  place(timeseries(
+    'Scraped pages by agent',
+    'Pages scraped by the selected jobs that feed each agent, summed; a job feeding '
+    + 'two agents counts for both.',
+    [target('A', std.rstripChars(byAgent('convocore_crawler_job_scraped_pages'), '\n'), '{{agent_id}}')],
+    'none',
+  ), 12, 8),
+  place(timeseries(
+    'Estimated credits by agent',
+    'What the selected jobs that feed each agent are estimated to cost, in Convocore '
+    + 'credits (1,000 credits = 1 USD), summed; a job feeding two agents counts for both.',
+    [target('A', std.rstripChars(byAgent('convocore_crawler_job_estimated_credits'), '\n'), '{{agent_id}}')],
+    'suffix:credits',
   ), 12, 8),
 
   // What the scraped pages hold, from the page statistics (workspaces with page_stats).
