@@ -68,6 +68,12 @@ def config_yaml(base_url: str, workspaces: str, api: str = "") -> str:
     return f"api:\n{lines}workspaces:\n{workspaces}"
 
 
+def discover_yaml(base_url: str, workspace_id: str, extra: str = "", api: str = "") -> str:
+    """A config of one workspace with ``discover: true`` (and ``extra`` lines of its own)."""
+    lines = f"  - id: {workspace_id}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n"
+    return config_yaml(base_url, lines + extra, api)
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeConvocore]:
     server = FakeConvocore(jobs={})

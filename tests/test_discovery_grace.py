@@ -11,7 +11,7 @@ import pytest
 
 from exporter.config import ConfigError, parse_config
 
-from .conftest import config_yaml, value
+from .conftest import discover_yaml, value
 from .fakeapi import Fault, full_job
 
 P = "convocore_crawler_"
@@ -29,10 +29,7 @@ class Clock:
 
 
 def discover(fake, extra: str = "") -> str:
-    return config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n{extra}",
-    )
+    return discover_yaml(fake.base_url, WS, extra)
 
 
 def ups(series) -> dict[str, float | None]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import config_yaml, value
+from .conftest import config_yaml, discover_yaml, value
 from .fakeapi import Fault, full_job
 
 P = "convocore_crawler_"
@@ -35,10 +35,7 @@ def jobs(count: int) -> dict[str, dict[str, Any]]:
 
 
 def discovering(fake, extra: str = "") -> str:
-    return config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n{extra}",
-    )
+    return discover_yaml(fake.base_url, WS, extra)
 
 
 def ok(data: Any, **beside: Any) -> dict[str, Any]:

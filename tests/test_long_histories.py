@@ -13,7 +13,7 @@ import pytest
 
 from exporter.collect import shard_of
 
-from .conftest import config_yaml, value
+from .conftest import config_yaml, discover_yaml, value
 from .fakeapi import full_job
 
 P = "convocore_crawler_"
@@ -43,11 +43,7 @@ def history(count: int, active: range | tuple[int, ...] = ()) -> dict[str, dict[
 
 
 def discovering(fake, extra: str = "", api: str = "") -> str:
-    return config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n{extra}",
-        api,
-    )
+    return discover_yaml(fake.base_url, WS, extra, api)
 
 
 def exported(series) -> set[str]:

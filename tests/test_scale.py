@@ -11,7 +11,7 @@ import pytest
 from exporter.collect import shard_of
 from exporter.config import parse_config
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import config_yaml, discover_yaml, parse_exposition, value
 from .fakeapi import TOKEN, Fault, envelope, full_job
 
 P = "convocore_crawler_"
@@ -30,11 +30,7 @@ def many_jobs(count: int, finished_every: int = 0) -> dict[str, dict]:
 
 
 def discover_config(fake, extra: str = "", api: str = "") -> str:
-    return config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n{extra}",
-        api,
-    )
+    return discover_yaml(fake.base_url, WS, extra, api)
 
 
 @pytest.mark.parametrize("pagination", ["page", "cursor"])
