@@ -31,6 +31,9 @@ from .fakeapi import TOKEN, FakeConvocore, full_job, wait_for
 from .processes import free_port
 from .tools import in_ci, require_tool
 
+# One worker runs the whole module: its module-scoped fixture replays the image's install once.
+pytestmark = pytest.mark.xdist_group("test_dockerfile")
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -126,6 +129,7 @@ def final(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
+@pytest.mark.integration
 def test_hadolint_reports_nothing() -> None:
     hadolint = require_tool("hadolint")
     result = subprocess.run(
@@ -273,6 +277,7 @@ def health_server() -> Iterator[tuple[int, type[_Health]]]:
         server.server_close()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (404, False)])
 def test_healthcheck_command_exit_status_follows_the_answer(
     final: Stage,
@@ -290,6 +295,7 @@ def test_healthcheck_command_exit_status_follows_the_answer(
     assert handler.paths == ["/-/healthy"]
 
 
+@pytest.mark.integration
 def test_healthcheck_command_fails_when_nothing_listens(final: Stage) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
     port = server.server_address[1]
@@ -510,6 +516,7 @@ def replayed(stages: list[Stage], final: Stage) -> Iterator[Replayed]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.integration
 def test_replayed_install_holds_only_the_project_and_its_dependencies(
     replayed: Replayed,
 ) -> None:
@@ -533,6 +540,7 @@ def test_replayed_install_holds_only_the_project_and_its_dependencies(
     assert "pytest" not in installed  # nothing of the test extras
 
 
+@pytest.mark.integration
 def test_image_entrypoint_runs_unprivileged_from_a_read_only_config(
     replayed: Replayed, final: Stage
 ) -> None:

@@ -14,7 +14,8 @@ import pytest
 from .mixin import PROMETHEUS_SD_CONFIG, load_yaml
 from .processes import Stack, running_stack
 
-pytestmark = pytest.mark.prometheus
+# One worker runs the whole module: its module-scoped fixture starts the exporter and Prometheus once.
+pytestmark = [pytest.mark.prometheus, pytest.mark.xdist_group("test_e2e_prometheus_sd")]
 
 DEMO_JOBS = {"job-docs", "job-blog", "job-help", "job-legacy", "job-pricing", "job-careers"}
 
