@@ -32,8 +32,9 @@ Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 # marked `slow` and left out of the quick loop too; every run prints the slowest tests.
 
 IMPLIES_INTEGRATION = ("prometheus", "soak")
-# Run first, so that a parallel run does not end waiting on them alone.
-LONGEST = ("test_soak.py",)
+# The longest modules (a parallel run gives each module to one worker) start first, so that
+# the run does not end waiting on one of them alone; `--durations` shows when this is stale.
+LONGEST = ("test_soak.py", "test_faults.py", "test_release.py", "test_cli.py")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = [item for item in items if in_quick_loop(item)]
-    items.sort(key=lambda item: item.path.name not in LONGEST)
+    items.sort(key=lambda item: LONGEST.index(n) if (n := item.path.name) in LONGEST else 99)
 
 
 def refuse_processes(item: pytest.Item) -> Any:

@@ -31,9 +31,6 @@ from .fakeapi import TOKEN, FakeConvocore, full_job, wait_for
 from .processes import free_port
 from .tools import in_ci, require_tool
 
-# One worker runs the whole module: its module-scoped fixture replays the image's install once.
-pytestmark = pytest.mark.xdist_group("test_dockerfile")
-
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -30,8 +30,7 @@ from .mixin import (
 from .processes import Stack, running_stack
 from .tools import require_tool
 
-# One worker runs the whole module: its module-scoped fixture starts the exporter and Prometheus once.
-pytestmark = [pytest.mark.prometheus, pytest.mark.xdist_group("test_e2e_prometheus")]
+pytestmark = pytest.mark.prometheus
 
 # Dashboard variables as a user would pick them; the rate interval spans several 1 s scrapes.
 VARIABLES = {"workspace_id": "ws-demo", "job_id": ".*", "__rate_interval": "20s"}

@@ -14,8 +14,7 @@ import pytest
 from .mixin import PROMETHEUS_SD_CONFIG, load_yaml
 from .processes import Stack, running_stack
 
-# One worker runs the whole module: its module-scoped fixture starts the exporter and Prometheus once.
-pytestmark = [pytest.mark.prometheus, pytest.mark.xdist_group("test_e2e_prometheus_sd")]
+pytestmark = pytest.mark.prometheus
 
 DEMO_JOBS = {"job-docs", "job-blog", "job-help", "job-legacy", "job-pricing", "job-careers"}
 

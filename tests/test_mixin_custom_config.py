@@ -21,9 +21,6 @@ import yaml
 from .mixin import ALERTS, RENDER_SCRIPT, ROOT, RULES, load_yaml
 from .tools import require_tool, run
 
-# One worker runs the whole module: its module-scoped fixture renders the mixin once.
-pytestmark = pytest.mark.xdist_group("test_mixin_custom_config")
-
 CUSTOM = ROOT / "tests" / "data" / "mixin-custom"
 SETTINGS = CUSTOM / "settings.json"
 UNIT_TESTS = CUSTOM / "alerts_test.yml"

@@ -29,9 +29,6 @@ from exporter.demo.api import DEMO_NAMES, DEMO_WORKSPACE
 
 from .conftest import parse_exposition
 
-# One worker runs the whole module: its module-scoped fixture builds the distributions and installs the wheel once.
-pytestmark = pytest.mark.xdist_group("test_release")
-
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DIST_NAME = "convocore_crawler_exporter"
