@@ -26,12 +26,14 @@ def lint_imports(workdir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_the_contracts_are_kept():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 3 kept, 0 broken." in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
@@ -130,3 +132,10 @@ def test_a_private_use_is_found():
         "line 3: ._runtime",
         "line 4: setattr _QUICK_RETRY_DELAY",
     ]
+
+
+def test_a_test_not_marked_integration_cannot_start_a_process():
+    """tests/conftest.py refuses processes to the tests of the quick loop, so that a test
+    which needs one is marked and left out of `--quick`."""
+    with pytest.raises(pytest.fail.Exception, match="not marked integration"):
+        subprocess.run(["true"], check=False)

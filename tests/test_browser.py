@@ -23,6 +23,9 @@ from .conftest import Running, config_yaml
 from .fakeapi import FakeConvocore, Fault, full_job
 from .tools import require_tool
 
+# Drives a real Chromium against the exporter: processes and real tools.
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "landing-page.png"
 HOSTILE = '<img src=x onerror="console.error(1)"><b>bold</b> & co'

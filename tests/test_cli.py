@@ -40,6 +40,7 @@ def wait_ready(base: str) -> bool:
     return wait_for(ready, 30)
 
 
+@pytest.mark.integration
 def test_help_documents_every_flag_with_defaults_as_written():
     result = run("--help")
     assert result.returncode == 0
@@ -76,6 +77,7 @@ def test_help_documents_every_flag_with_defaults_as_written():
     assert "(default: False)" not in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("columns", ["40", "60", "80", "120"])
 def test_help_wraps_at_spaces_only(columns):
     from exporter.cli import build_parser
@@ -91,6 +93,7 @@ def test_help_wraps_at_spaces_only(columns):
             assert flag in result.stdout
 
 
+@pytest.mark.integration
 def test_the_example_config_passes_config_check_once_the_token_is_set(tmp_path):
     printed = run("--config.example", cwd=tmp_path)
     assert (printed.returncode, printed.stderr) == (0, "")
@@ -120,6 +123,7 @@ def test_the_example_config_passes_config_check_once_the_token_is_set(tmp_path):
     )
 
 
+@pytest.mark.integration
 def test_one_name_for_the_config_file_everywhere():
     assert "/config.yaml" in (ROOT / ".gitignore").read_text().splitlines()
     tracked = subprocess.run(
@@ -142,6 +146,7 @@ NO_CONFIG_HINT = (
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
+@pytest.mark.integration
 def test_without_a_config_file_one_log_line_names_the_flags(tmp_path):
     result = run(cwd=tmp_path)
     assert result.returncode == 1
@@ -167,6 +172,7 @@ def test_without_a_config_file_one_log_line_names_the_flags(tmp_path):
     assert check.stderr == f"no config file: config.yaml does not exist; {NO_CONFIG_HINT}\n"
 
 
+@pytest.mark.integration
 def test_start_up_errors_are_log_lines_in_the_chosen_format(tmp_path):
     missing = str(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
@@ -242,6 +248,7 @@ def exit_cases(tmp_path: Path) -> list[tuple[int, list[str]]]:
     ]
 
 
+@pytest.mark.integration
 def test_exit_statuses_are_those_documented(tmp_path):
     """2 when the command line is wrong, 1 when the config, a file or the runtime fails
     (listening and --once's down jobs are tested above), 0 otherwise."""
@@ -263,6 +270,7 @@ def test_exit_statuses_are_those_documented(tmp_path):
             assert " level=error logger=exporter msg=" in line, args
 
 
+@pytest.mark.integration
 def test_config_check(tmp_path):
     good = tmp_path / "good.yml"
     good.write_text("workspaces:\n  - id: w\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j]\n")
@@ -277,6 +285,7 @@ def test_config_check(tmp_path):
     assert TOKEN not in result.stderr
 
 
+@pytest.mark.integration
 def test_once_prints_one_scrape_and_exits_1_when_a_job_is_down(fake, tmp_path):
     fake.set_jobs("ws-1", {"j1": full_job("j1", "ws-1"), "j2": full_job("j2", "ws-1")})
     fake.fail(fake.job_path("ws-1", "j2"), Fault(404, {"message": "gone"}))
@@ -320,6 +329,7 @@ def test_once_prints_one_scrape_and_exits_1_when_a_job_is_down(fake, tmp_path):
     )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("level", "shown"),
     [("warn", True), ("warning", True), ("WARN", True), ("error", False)],
@@ -343,12 +353,14 @@ def test_log_level_warn_and_its_alias_warning(fake, tmp_path, level, shown):
     ]
 
 
+@pytest.mark.integration
 def test_an_unknown_log_level_is_refused():
     result = run("--log.level", "verbose", "--demo")
     assert result.returncode == 2
     assert "invalid choice: 'verbose'" in result.stderr
 
 
+@pytest.mark.integration
 def test_version_prints_version_revision_build_date_and_python():
     import platform
 
@@ -376,6 +388,7 @@ def test_version_prints_version_revision_build_date_and_python():
     assert "  build date: 20260102-03:04:05\n" in result.stdout
 
 
+@pytest.mark.integration
 def test_build_info_carries_version_revision_and_python_version():
     import platform
 
@@ -392,6 +405,7 @@ def test_build_info_carries_version_revision_and_python_version():
     ]
 
 
+@pytest.mark.integration
 def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     port = free_port()
     process = spawn_exporter(
@@ -459,6 +473,7 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
     assert DEMO_TOKEN not in out + err
 
 
+@pytest.mark.integration
 def test_a_demo_reload_says_there_is_no_file_to_re_read():
     port = free_port()
     process = spawn_exporter(
@@ -489,6 +504,7 @@ def _held_connection(port: int) -> socket.socket:
     return sock
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_ends_the_process_within_a_second(fake, tmp_path, stop):
     fake.set_jobs("ws-1", {"j1": full_job("j1", "ws-1")})
@@ -530,6 +546,7 @@ def test_a_stop_signal_ends_the_process_within_a_second(fake, tmp_path, stop):
     assert elapsed < 1.0, elapsed
 
 
+@pytest.mark.integration
 def test_a_stop_does_not_wait_for_an_upstream_request_in_flight(fake, tmp_path):
     fake.fail(fake.job_path("ws-1", "j1"), Fault(hang=True))
     path = tmp_path / "config.yaml"
@@ -574,6 +591,7 @@ def _get_ignoring_errors(url: str) -> None:
         requests.get(url, timeout=90)
 
 
+@pytest.mark.integration
 def test_listen_address_in_use_is_a_clear_error_and_starts_nothing():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -599,6 +617,7 @@ def test_listen_address_in_use_is_a_clear_error_and_starts_nothing():
     }
 
 
+@pytest.mark.integration
 def test_several_listen_addresses_and_a_telemetry_path():
     first, second = free_port(), free_port()
     process = spawn_exporter(
@@ -629,6 +648,7 @@ def test_several_listen_addresses_and_a_telemetry_path():
     assert f"address=http://127.0.0.1:{second}" in err
 
 
+@pytest.mark.integration
 def test_a_bad_telemetry_path_is_refused():
     result = run("--demo", "--web.telemetry-path", "metrics")
     assert result.returncode == 2
@@ -679,6 +699,7 @@ def test_duration_flags_refuse_what_is_not_a_duration_for_them(flag, text, expec
     )
 
 
+@pytest.mark.integration
 def test_a_zero_timeout_offset_scrapes_with_the_whole_timeout():
     result = run("--demo", "--once", "--scrape.timeout-offset", "0")
     assert result.returncode == 0, result.stderr

@@ -39,6 +39,9 @@ from .container import (
 from .fakeapi import TOKEN, FakeConvocore, full_job, wait_for
 from .processes import free_port
 
+# Builds and runs the image with buildah: processes and real tools.
+pytestmark = pytest.mark.integration
+
 REVISION = f"0123456789abcdef{uuid.uuid4().hex[:8]}"
 BUILD_DATE = "20261206-01:02:03"
 USER = "65532:65532"

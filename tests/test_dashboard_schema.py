@@ -154,11 +154,13 @@ def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stdout.splitlines() if ": error TS" in line]
 
 
+@pytest.mark.integration
 def test_dashboard_matches_grafanas_schema() -> None:
     result = tsc(load_dashboard())
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+@pytest.mark.integration
 def test_schema_check_refuses_a_misspelled_and_a_mistyped_field() -> None:
     broken = copy.deepcopy(load_dashboard())
     panels = list(all_panels(broken["panels"]))
@@ -177,6 +179,7 @@ def test_schema_check_refuses_a_misspelled_and_a_mistyped_field() -> None:
     assert "Type 'string' is not assignable to type 'VariableRefresh | undefined'" in found
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("panel_type", sorted(PANEL_TYPES))
 def test_schema_check_knows_each_panel_plugins_options(panel_type: str) -> None:
     broken = copy.deepcopy(load_dashboard())

@@ -326,6 +326,7 @@ def example_configs(tmp_path: Path) -> list[Path]:
     return [from_configmap, COMPOSE / "config.example.yaml"]
 
 
+@pytest.mark.integration
 def test_example_configs_pass_the_exporters_own_check(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONVOCORE")}
     env["CONVOCORE_TOKEN"] = "vg_example_token"
@@ -429,6 +430,7 @@ def container_tree(service: Obj, root: Path) -> None:
             shutil.copyfile(source, destination)
 
 
+@pytest.mark.integration
 def test_compose_prometheus_config_passes_promtool_with_both_rule_files(tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     service = compose()["services"]["prometheus"]
@@ -593,6 +595,7 @@ def check_compose(*paths: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_compose_files_pass_the_compose_specification_schema() -> None:
     assert [p.name for p in COMPOSE_FILES] == ["docker-compose.real-api.yml", "docker-compose.yml"]
     result = check_compose(*COMPOSE_FILES)
@@ -603,6 +606,7 @@ def test_compose_files_pass_the_compose_specification_schema() -> None:
     )
 
 
+@pytest.mark.integration
 def test_compose_schema_check_refuses_an_unknown_service_key(tmp_path: Path) -> None:
     broken = tmp_path / "docker-compose.yml"
     text = (COMPOSE / "docker-compose.yml").read_text()

@@ -117,6 +117,7 @@ def final(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
+@pytest.mark.integration
 def test_hadolint_reports_nothing() -> None:
     hadolint = require_tool("hadolint")
     result = subprocess.run(
@@ -217,6 +218,7 @@ def health_server() -> Iterator[tuple[int, type[_Health]]]:
 
 # "urlopen raises (exit status 1) on any non-2xx answer": the exporter never answers its
 # /-/healthy with an error, so a loopback server plays one.
+@pytest.mark.integration
 @pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (404, False)])
 def test_healthcheck_command_exit_status_follows_the_answer(
     final: Stage,

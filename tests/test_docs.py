@@ -79,6 +79,7 @@ def test_the_readme_is_a_front_door():
         assert f"{HOMEPAGE}/blob/main/docs/{page.name}" in README, page.name
 
 
+@pytest.mark.integration
 def test_the_readme_minimal_config_passes_config_check(tmp_path):
     block = README.split("## A minimal config", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
     (tmp_path / "config.yaml").write_text(block)

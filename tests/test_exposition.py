@@ -52,6 +52,7 @@ def mixed_config(fake):
     )
 
 
+@pytest.mark.integration
 def test_promtool_check_metrics_finds_nothing(fake, start_exporter):
     promtool = require_tool("promtool")
     running = start_exporter(mixed_config(fake))
@@ -331,6 +332,7 @@ def test_what_each_format_may_carry():
     ]
 
 
+@pytest.mark.integration
 def test_the_demo_passes_the_writer_checks_in_both_formats(start_exporter, captured_logs):
     """Every family the exporter produces (jobs, its own counters and histogram, process and
     Python metrics) is one the writer accepts, in both formats."""

@@ -153,6 +153,7 @@ def test_message_alone_is_not_a_failure_text(fake, start_exporter):
     assert [k for k in series if k[0] == FAILURE] == []
 
 
+@pytest.mark.integration
 def test_the_text_reads_back_the_same_in_both_formats_and_promtool_finds_nothing(
     fake, start_exporter
 ):
@@ -202,6 +203,7 @@ def test_the_text_reads_back_the_same_in_both_formats_and_promtool_finds_nothing
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
+@pytest.mark.integration
 def test_the_token_in_a_failure_text_is_redacted_everywhere(
     fake, start_exporter, captured_logs, tmp_path
 ):

@@ -271,6 +271,7 @@ def test_connection_refused_alone(start_exporter):
     assert exporter.get("/-/healthy").status_code == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_a_repeated_fault_grows_no_memory_and_logs_once(  # noqa: PLR0917
     fake, other, start_exporter, captured_logs, monkeypatch, name

@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+import pytest
 import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 
@@ -61,6 +62,7 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@pytest.mark.slow
 def test_200_concurrent_scrapes_over_20_jobs(fake, start_exporter):
     fake.set_jobs(
         WS, {f"job-{i}": full_job(f"job-{i}", WS, scrapedPagesNum=i) for i in range(JOBS)}

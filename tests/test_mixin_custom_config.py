@@ -57,6 +57,7 @@ def alerts_by_name(path: Path) -> dict[str, dict[str, Any]]:
     return {rule["alert"]: rule for group in load_yaml(path)["groups"] for rule in group["rules"]}
 
 
+@pytest.mark.integration
 def test_settings_change_the_expressions_and_durations(custom: Path) -> None:
     alerts = alerts_by_name(custom / "alerts.yml")
     defaults = alerts_by_name(ALERTS)
@@ -76,6 +77,7 @@ def test_settings_change_the_expressions_and_durations(custom: Path) -> None:
         assert alerts[name] == defaults[name]
 
 
+@pytest.mark.integration
 @pytest.mark.prometheus
 def test_promtool_accepts_the_custom_rendering(custom: Path) -> None:
     promtool = require_tool("promtool")
@@ -85,6 +87,7 @@ def test_promtool_accepts_the_custom_rendering(custom: Path) -> None:
     assert "SUCCESS: 12 rules found" in result.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.prometheus
 def test_unit_tests_for_the_settings_pass_on_the_custom_rendering(custom: Path) -> None:
     promtool = require_tool("promtool")
@@ -114,6 +117,7 @@ def test_unit_tests_cover_every_alert_the_settings_touch() -> None:
     assert tested == {name for name, _ in DIFFERS_FROM_DEFAULT}
 
 
+@pytest.mark.integration
 def test_the_prometheusrule_carries_the_same_groups(custom: Path) -> None:
     rule = yaml.safe_load((custom / "prometheusrule.yaml").read_text())
     assert rule["spec"]["groups"] == (
@@ -121,6 +125,7 @@ def test_the_prometheusrule_carries_the_same_groups(custom: Path) -> None:
     )
 
 
+@pytest.mark.integration
 def test_the_dashboard_follows_the_settings(custom: Path) -> None:
     dashboard = json.loads((custom / "convocore-crawler.json").read_text())
     assert dashboard["uid"] == "crawlers"

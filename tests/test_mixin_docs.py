@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from .mixin import (
@@ -81,6 +82,7 @@ def documented_command(text: str, out: Path) -> list[str]:
     return [sys.executable, str(RENDER_SCRIPT), "--out", str(out), *args[4:]]
 
 
+@pytest.mark.integration
 def test_the_command_without_jsonnet_renders_with_the_settings(tmp_path: Path) -> None:
     out = tmp_path / "my-monitoring"
     command = documented_command(section("Your own settings without jsonnet"), out)
@@ -102,6 +104,7 @@ def test_the_command_without_jsonnet_renders_with_the_settings(tmp_path: Path) -
     assert "ratio > 0.3\n" in alerts["ConvocoreCrawlerJobHighPageFailureRatio"]["expr"]
 
 
+@pytest.mark.integration
 def test_the_budget_example_shows_what_its_command_renders(tmp_path: Path) -> None:
     text = section("Setting the credit budget")
     out = tmp_path / "my-rules"
@@ -122,6 +125,7 @@ def jb_vendor(tmp_path: Path) -> Path:
     return vendor
 
 
+@pytest.mark.slow
 def test_the_jsonnet_bundler_example_renders_the_mixin_with_its_settings(tmp_path: Path) -> None:
     """The settings file and the three jsonnet commands of the docs, evaluated as the jsonnet
     command line would (-J vendor; -S: the string as is; -m: one JSON file per field)."""

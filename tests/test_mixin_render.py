@@ -52,6 +52,7 @@ def test_committed_file_is_byte_identical_to_what_the_mixin_renders(name: str) -
     assert committed == rendered()[name], f"{path}: run python scripts/render_mixin.py"
 
 
+@pytest.mark.integration
 def test_check_passes_on_the_repository() -> None:
     result = run_script("--check")
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
@@ -120,6 +121,7 @@ def test_set_reads_json_else_a_string(item: str, expected: tuple[list[str], Any]
     assert renderer().parse_set(item) == expected
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -165,6 +167,7 @@ def test_bad_settings_get_a_clear_answer_and_write_nothing(
     assert not out.exists()
 
 
+@pytest.mark.integration
 def test_unknown_setting_lists_every_setting(tmp_path: Path) -> None:
     result = run_script("--set", "creditBudgt=1", "--out", str(tmp_path))
     listed = result.stderr.split("the settings are: ", 1)[1].strip().split(", ")
@@ -172,6 +175,7 @@ def test_unknown_setting_lists_every_setting(tmp_path: Path) -> None:
     assert "creditBudget" in listed
 
 
+@pytest.mark.integration
 def test_settings_without_out_are_refused_and_the_repository_untouched() -> None:
     before = {p: (ROOT / p).read_bytes() for p in renderer().COMMITTED.values()}
     result = run_script("--set", "creditBudget=1")
@@ -180,6 +184,7 @@ def test_settings_without_out_are_refused_and_the_repository_untouched() -> None
     assert {p: (ROOT / p).read_bytes() for p in before} == before
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -196,6 +201,7 @@ def test_a_bad_config_file_is_named(content: str, message: str, tmp_path: Path) 
     assert message in result.stderr
 
 
+@pytest.mark.integration
 def test_out_writes_every_file_and_names_the_settings(tmp_path: Path) -> None:
     config = tmp_path / "settings.json"
     config.write_text(json.dumps({"creditBudget": 20000, "workspaceCreditBudgets": {"ws-1": 5}}))

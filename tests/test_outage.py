@@ -42,14 +42,18 @@ def job_requests(fake) -> int:
     return sum(1 for p in fake.paths() if "/crawler/jobs/" in p)
 
 
-def test_an_outage_is_backed_off_probed_and_ramped_up(fake, start_exporter, captured_logs):
-    fake.set_jobs(WS, {j: full_job(j, WS, scrapedPagesNum=7) for j in JOBS})
-    # One request at a time, so that every count below is exact.
-    config = config_yaml(
+def one_at_a_time(fake, jobs: list[str]) -> str:
+    """A config exporting ``jobs`` with one request at a time, so that every count is exact."""
+    return config_yaml(
         fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{', '.join(JOBS)}]\n",
+        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{', '.join(jobs)}]\n",
         "  max_concurrency: 1\n",
     )
+
+
+def test_an_outage_is_backed_off_probed_and_ramped_up(fake, start_exporter, captured_logs):
+    fake.set_jobs(WS, {j: full_job(j, WS, scrapedPagesNum=7) for j in JOBS})
+    config = one_at_a_time(fake, JOBS)
     clock = Clock()
     running = start_exporter(config, clock=clock)
     series = running.scrape()
@@ -113,11 +117,7 @@ def test_answers_of_the_host_are_not_an_outage(fake, start_exporter):
     for i, job in enumerate(JOBS[:12]):
         fault = DOWN if i % 4 else Fault(404, {"message": "gone"})
         fake.fail(fake.job_path(WS, job), fault)
-    config = config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{', '.join(JOBS[:12])}]\n",
-        "  max_concurrency: 1\n",
-    )
+    config = one_at_a_time(fake, JOBS[:12])
     running = start_exporter(config, clock=Clock())
     for _ in range(3):
         series = running.scrape()
@@ -134,11 +134,7 @@ def test_a_reload_for_the_same_api_keeps_the_backoff(fake, start_exporter):
     fake.set_jobs(WS, {j: full_job(j, WS) for j in JOBS[:6]})
     for job in JOBS[:6]:
         fake.fail(fake.job_path(WS, job), DOWN)
-    text = config_yaml(
-        fake.base_url,
-        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{', '.join(JOBS[:6])}]\n",
-        "  max_concurrency: 1\n",
-    )
+    text = one_at_a_time(fake, JOBS[:6])
     running = start_exporter(text, clock=Clock())
     running.scrape()
     assert job_requests(fake) == 10

@@ -218,6 +218,7 @@ _values = st.recursive(_scalars, lambda children: st.lists(children, max_size=3)
 _summaries = st.dictionaries(st.sampled_from(PAGE_FIELDS), _values, max_size=len(PAGE_FIELDS))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_summaries | _values, max_size=12))
 def test_any_summaries_give_consistent_totals(items):

@@ -36,6 +36,9 @@ from exporter.exposition.writer import format_value
 
 from .fakeapi import full_job
 
+# Hundreds of examples per property: seconds each, so outside the quick loop.
+pytestmark = pytest.mark.slow
+
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 JOB_FIELDS = sorted(full_job())

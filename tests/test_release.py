@@ -109,11 +109,13 @@ def source_files() -> set[str]:
     }
 
 
+@pytest.mark.integration
 def test_artifact_names_carry_the_version(built: Built) -> None:
     assert built.sdist.name == f"{DIST_NAME}-{exporter.__version__}.tar.gz"
     assert built.wheel.name == f"{DIST_NAME}-{exporter.__version__}-py3-none-any.whl"
 
 
+@pytest.mark.integration
 def test_build_log_has_no_warnings(built: Built) -> None:
     warnings = [
         line
@@ -123,6 +125,7 @@ def test_build_log_has_no_warnings(built: Built) -> None:
     assert warnings == []
 
 
+@pytest.mark.integration
 def test_twine_check_strict_passes(built: Built) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", str(built.sdist), str(built.wheel)],
@@ -137,6 +140,7 @@ def test_twine_check_strict_passes(built: Built) -> None:
     assert "WARNING" not in output
 
 
+@pytest.mark.integration
 def test_sdist_holds_the_package_and_the_documents_and_nothing_private(built: Built) -> None:
     prefix = f"{DIST_NAME}-{exporter.__version__}/"
     with tarfile.open(built.sdist) as tar:
@@ -160,6 +164,7 @@ def test_sdist_holds_the_package_and_the_documents_and_nothing_private(built: Bu
     assert "scripts/render_mixin.py" in files
 
 
+@pytest.mark.integration
 def test_the_sdist_alone_renders_the_mixin_with_other_settings(
     built: Built, tmp_path: Path
 ) -> None:
@@ -179,6 +184,7 @@ def test_the_sdist_alone_renders_the_mixin_with_other_settings(
     assert "expr: vector(7)\n" in (out / "rules.yml").read_text()
 
 
+@pytest.mark.integration
 def test_wheel_holds_every_module_and_the_license(built: Built) -> None:
     with zipfile.ZipFile(built.wheel) as wheel:
         names = set(wheel.namelist())
@@ -258,6 +264,7 @@ def run_installed(
     )
 
 
+@pytest.mark.integration
 def test_installed_package_is_the_wheel_not_the_source_tree(installed: Path) -> None:
     result = subprocess.run(
         [str(installed / "python"), "-c", "import exporter; print(exporter.__file__)"],
@@ -270,6 +277,7 @@ def test_installed_package_is_the_wheel_not_the_source_tree(installed: Path) -> 
     assert location.is_relative_to(installed.parent / "lib")
 
 
+@pytest.mark.integration
 def test_installed_version_flag_prints_the_version(installed: Path) -> None:
     help_text = run_installed(installed, "--help")
     assert help_text.returncode == 0, help_text.stderr
@@ -281,6 +289,7 @@ def test_installed_version_flag_prints_the_version(installed: Path) -> None:
     assert exporter.__version__ in first_line
 
 
+@pytest.mark.integration
 def test_installed_demo_once_exports_every_demo_job(installed: Path) -> None:
     result = run_installed(installed, "--demo", "--once")
     assert result.returncode == 0, result.stderr
@@ -293,6 +302,7 @@ def test_installed_demo_once_exports_every_demo_job(installed: Path) -> None:
     assert up == {(DEMO_WORKSPACE, job_id): 1.0 for job_id in DEMO_NAMES}
 
 
+@pytest.mark.integration
 def test_a_first_run_in_an_empty_directory(
     installed: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -341,6 +351,7 @@ def test_a_first_run_in_an_empty_directory(
 needs_git = pytest.mark.skipif(GIT_HEAD is None, reason="the source tree is not a git checkout")
 
 
+@pytest.mark.integration
 @needs_git
 def test_the_installed_wheel_shows_the_revision_and_date_it_was_built_from(
     installed: Path,
@@ -364,6 +375,7 @@ def test_the_installed_wheel_shows_the_revision_and_date_it_was_built_from(
     assert [(b["version"], b["revision"]) for b in build] == [(exporter.__version__, revision)]
 
 
+@pytest.mark.integration
 @needs_git
 def test_a_wheel_built_from_the_sdist_keeps_the_stamp(
     built: Built, tmp_path_factory: pytest.TempPathFactory

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 import requests
 
 from exporter.config import load_config
@@ -133,6 +134,7 @@ def test_an_unchanged_file_is_not_reloaded(tmp_path, fake, start_exporter, captu
     assert not [line for line in captured_logs if "config reloaded" in line]
 
 
+@pytest.mark.integration
 def test_the_process_reloads_on_sighup_post_and_file_change(tmp_path, fake):
     path = setup_files(tmp_path, fake)
     port = free_port()

@@ -129,6 +129,7 @@ def test_a_redirect_to_another_host_never_carries_the_token(fake, other, start_e
     assert [h["authorization"] for h in moved] == [f"Bearer {TOKEN}"]
 
 
+@pytest.mark.integration
 def test_check_and_once_output_never_show_the_token(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
     fake.fail(fake.job_path(WS, "job-b"), Fault(401, {"message": f"bad token {TOKEN}"}))
@@ -152,6 +153,7 @@ def test_check_and_once_output_never_show_the_token(tmp_path, fake):
     assert TOKEN not in refused.stdout + refused.stderr
 
 
+@pytest.mark.integration
 def test_a_plaintext_token_in_a_world_readable_file_is_warned_about(tmp_path, fake):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS)})
     path = tmp_path / "config.yaml"

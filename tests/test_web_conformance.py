@@ -130,6 +130,7 @@ def certificates(tmp_path: Path) -> Certificates:
 TLS = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
 
 
+@pytest.mark.integration
 def test_a_client_certificate_without_an_allowed_san_gets_403(
     tmp_path: Path, certificates: Certificates
 ) -> None:
@@ -162,6 +163,7 @@ def test_a_client_certificate_without_an_allowed_san_gets_403(
     assert running.process.returncode == 0
 
 
+@pytest.mark.integration
 def test_requests_beyond_the_rate_limit_get_429_and_a_reload_keeps_the_bucket(
     tmp_path: Path,
 ) -> None:
@@ -219,6 +221,7 @@ _CONNECTION_LINE = re.compile(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_clients_that_reset_never_cause_a_traceback(
     tmp_path: Path, certificates: Certificates, scheme: str

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 
 import bcrypt
+import pytest
 import requests
 
 from exporter.web.settings import WebHolder
@@ -20,6 +21,7 @@ def users(tmp_path, password: str) -> None:
     (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  alice: {digest}\n")
 
 
+@pytest.mark.integration
 def test_a_reload_swaps_basic_auth_users_and_a_bad_file_keeps_the_last_good(tmp_path):
     users(tmp_path, "first-password")
     port = free_port()

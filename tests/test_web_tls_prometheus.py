@@ -95,6 +95,7 @@ def exporter_url(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         stop(process)
 
 
+@pytest.mark.integration
 def test_exporter_serves_https_with_basic_auth(exporter_url: tuple[str, str, Path]) -> None:
     url, password, ca_file = exporter_url
     ok = requests.get(
@@ -119,6 +120,7 @@ def test_exporter_serves_https_with_basic_auth(exporter_url: tuple[str, str, Pat
     )
 
 
+@pytest.mark.integration
 def test_exporter_refuses_to_start_with_a_bad_web_config(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
     web.write_text("tls_server_config:\n  cert_file: missing.crt\n", encoding="utf-8")

@@ -601,64 +601,55 @@ def get_with_client_cert(
     )
 
 
-def test_mutual_tls_require_and_verify(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(
-        write_config(
-            tmp_path,
-            tls_config(
-                pki, f"client_ca_file: {pki.ca}\nclient_auth_type: RequireAndVerifyClientCert"
-            ),
-        )
-    )
-    with serving(config) as server:
-        with_cert = get_with_client_cert(server, pki)
-        assert (with_cert.status_code, with_cert.text) == (200, "ok\n")
-
-        with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(url(server), verify=str(pki.ca), timeout=30)
-        with pytest.raises(requests.exceptions.ConnectionError):
-            get_with_client_cert(server, pki, rogue=True)
+# client_auth_type: whether a client without a certificate, with one the client CA signed, and
+# with a rogue one (another CA's) is served. Go's RequireAnyClientCert accepts any certificate
+# unverified; Python's ssl module cannot, so it verifies against the client CA and says so.
+CLIENT_AUTH = {
+    "RequireAndVerifyClientCert": (False, True, False),
+    "VerifyClientCertIfGiven": (True, True, False),
+    "RequireAnyClientCert": (False, True, False),
+}
+REQUIRE_ANY_WARNING = (
+    "client certificates will be verified, since Python's ssl module cannot accept "
+    "them unverified as Go's RequireAnyClientCert does"
+)
 
 
-def test_mutual_tls_verify_if_given(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(
-        write_config(
-            tmp_path,
-            tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: VerifyClientCertIfGiven"),
-        )
-    )
-    with serving(config) as server:
-        assert requests.get(url(server), verify=str(pki.ca), timeout=30).status_code == 200
-        trusted = get_with_client_cert(server, pki)
-        assert trusted.status_code == 200
-        with pytest.raises(requests.exceptions.ConnectionError):
-            get_with_client_cert(server, pki, rogue=True)
-
-
-def test_require_any_client_cert_verifies_and_says_so(
-    pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("auth_type", sorted(CLIENT_AUTH))
+def test_mutual_tls_serves_the_clients_its_client_auth_type_admits(
+    pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture, auth_type: str
 ) -> None:
     path = write_config(
-        tmp_path,
-        tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: RequireAnyClientCert"),
+        tmp_path, tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: {auth_type}")
     )
     config = load_web_config(path)
-    assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
-        (
-            "client certificates will be verified, since Python's ssl module cannot accept "
-            "them unverified as Go's RequireAnyClientCert does",
-            {
-                "file": path,
-                "key": "tls_server_config.client_auth_type",
-                "verified_against": str(pki.ca),
-            },
-        )
-    ]
+    warnings = [logged(r) for r in caplog.records if r.levelno == logging.WARNING]
+    if auth_type == "RequireAnyClientCert":
+        assert warnings == [
+            (
+                REQUIRE_ANY_WARNING,
+                {
+                    "file": path,
+                    "key": "tls_server_config.client_auth_type",
+                    "verified_against": str(pki.ca),
+                },
+            )
+        ]
+    else:
+        assert warnings == []
+    without, trusted, rogue = CLIENT_AUTH[auth_type]
     with serving(config) as server:
-        trusted = get_with_client_cert(server, pki)
-        assert trusted.status_code == 200
-        with pytest.raises(requests.exceptions.ConnectionError):
-            requests.get(url(server), verify=str(pki.ca), timeout=30)
+        for served, get in (
+            (without, lambda: requests.get(url(server), verify=str(pki.ca), timeout=30)),
+            (trusted, lambda: get_with_client_cert(server, pki)),
+            (rogue, lambda: get_with_client_cert(server, pki, rogue=True)),
+        ):
+            if served:
+                answer = get()
+                assert (answer.status_code, answer.text) == (200, "ok\n")
+            else:
+                with pytest.raises(requests.exceptions.ConnectionError):
+                    get()
 
 
 def handshake(server: ServerForTests, context: ssl.SSLContext) -> tuple[str | None, str]:

@@ -59,11 +59,13 @@ def uses(job: dict[str, Any]) -> list[str]:
     return [step["uses"].partition("@")[0] for step in steps(job) if "uses" in step]
 
 
+@pytest.mark.integration
 def test_actionlint_reports_nothing() -> None:
     result = actionlint(CI, RELEASE)
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+@pytest.mark.integration
 def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     text = RELEASE.read_text()
@@ -80,6 +82,7 @@ def test_actionlint_finds_a_broken_workflow(tmp_path: Path) -> None:
     assert all(line.startswith(f"{broken}:") for line in lines)
 
 
+@pytest.mark.integration
 def test_workflows_pass_the_github_workflow_schema() -> None:
     # SchemaStore's workflow schema, as the PyPI package check-jsonschema ships it.
     result = subprocess.run(
@@ -210,6 +213,7 @@ def release_notes(version: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_changelog_has_the_current_version() -> None:
     result = release_notes(exporter.__version__)
     assert result.returncode == 0, result.stderr
@@ -220,6 +224,7 @@ def test_changelog_has_the_current_version() -> None:
     assert result.stdout.strip() != ""
 
 
+@pytest.mark.integration
 def test_release_notes_are_the_body_of_one_section() -> None:
     result = release_notes("0.1.0")
     assert result.returncode == 0, result.stderr
@@ -229,6 +234,7 @@ def test_release_notes_are_the_body_of_one_section() -> None:
     assert "## " not in result.stdout.replace("### ", "")
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("version", ["9.9.9", "0.1"])
 def test_release_notes_refuse_a_version_without_a_section(version: str) -> None:
     result = release_notes(version)
