@@ -61,10 +61,6 @@ class ListAnswer:
         return max(1, -(-self.total // self.page_size))
 
 
-# The pages list hands its walk the same answers.
-PagesBatch = ListAnswer
-
-
 def read_list_answer(
     result: ApiResult, field: str, at: Position, first_index: int | None = None
 ) -> ApiResult:
