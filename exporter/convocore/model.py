@@ -80,6 +80,34 @@ class Job:
         return self.status in FINISHED_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class JobTally:
+    """What a workspace's totals need of one job, and no more: kept for every listed job,
+    those past ``include_finished_for`` included, in place of a whole :class:`Job`."""
+
+    status: str
+    estimated_credits: float | None = None
+    scraped_pages: float | None = None
+    failed_pages: float | None = None
+    agents: tuple[str, ...] = ()
+    updated_timestamp: float | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> JobTally:
+        return cls(
+            job.status,
+            job.estimated_credits,
+            job.scraped_pages,
+            job.failed_pages,
+            job.agents,
+            job.updated_timestamp,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
 def as_number(value: Any) -> float | None:
     """A finite JSON number; booleans and numeric strings are wrong types."""
     if isinstance(value, bool) or not isinstance(value, int | float):
