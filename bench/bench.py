@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
@@ -27,6 +28,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -624,9 +626,32 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def source_tree(rev: str) -> Path:
+    """The ``exporter`` package as it was at git revision ``rev``, unpacked into a temporary
+    folder (removed at exit), for the cases that measure the code before a change in the same
+    run as the code after it (``--before``)."""
+    root = Path(__file__).resolve().parent.parent
+    tmp = tempfile.mkdtemp(prefix="bench-before-")
+    atexit.register(shutil.rmtree, tmp, True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "exporter"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
-def exporter_process(config_text: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The exporter as its own process (``python -m exporter``), ready; (process, URL)."""
+def exporter_process(
+    config_text: str, source: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The exporter as its own process (``python -m exporter``), ready; (process, URL).
+
+    With ``source`` (see :func:`source_tree`) the package is imported from there instead of
+    the installed one: the code before a change, run with the same interpreter and libraries.
+    """
+    env = {**os.environ, "BENCH_TOKEN": TOKEN}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(config_text)
@@ -643,7 +668,8 @@ def exporter_process(config_text: str) -> Iterator[tuple[subprocess.Popen[bytes]
                 "--log.level",
                 "warning",
             ],
-            env={**os.environ, "BENCH_TOKEN": TOKEN},
+            env=env,
+            cwd=str(source) if source is not None else None,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -1185,6 +1211,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated case numbers"
+    )
+    parser.add_argument(
+        "--before",
+        default="314af07",
+        help="git revision whose code the before-and-after cases measure as 'before' "
+        "(default: the last release before the discovery owner, totals and render cache)",
     )
     parser.add_argument("--history-jobs", type=int, default=20_000, help="jobs in case 11")
     parser.add_argument("--history-active", type=int, default=1000, help="active jobs, case 11")
