@@ -150,11 +150,20 @@ class WorkspaceDiscovery:
 
     def pending(self, rt: Runtime, walk: Walk) -> None:
         """A scrape's deadline passed with ``walk`` under way: the first listing shows as
-        ``listing_in_progress`` (unless an earlier one failed, whose reason stays)."""
-        if walk.settled.is_set() or not walk.first:
+        ``listing_in_progress`` (unless an earlier one failed, whose reason stays). Decided
+        under the lock, so that a walk ending meanwhile is never shown as still running."""
+        if not walk.first:
             return
-        if self._health.error in (None, IN_PROGRESS):
-            self._record(rt, ApiResult(reason=IN_PROGRESS, detail="the first listing runs"))
+        with self._lock:
+            if walk.settled.is_set() or self._snapshot is not None:
+                return
+            if self._health.error is not None:
+                return  # already in progress, or the reason of an earlier failure
+            self._health = Health(IN_PROGRESS, None, rt.clock())
+        log.info(
+            "first job listing under way; its jobs are exported once it is complete",
+            extra={"workspace_id": self.ws.id},
+        )
 
     def _end(self, walk: Walk) -> None:
         with self._lock:
@@ -259,12 +268,7 @@ class WorkspaceDiscovery:
                 )
             after = self._health.error
         fields: dict[str, object] = {"workspace_id": self.ws.id}
-        if after == IN_PROGRESS and before.error is None:
-            log.info(
-                "first job listing under way; its jobs are exported once it is complete",
-                extra=fields,
-            )
-        elif after is not None and after != before.error:
+        if after is not None and after != before.error:
             fields["reason"] = after
             if result.cause is not None:
                 fields.update(host=rt.client.host, cause=result.cause, detail=result.detail)
