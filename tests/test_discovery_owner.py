@@ -16,7 +16,7 @@ import exporter.collect.discovery.walks as walks_module
 from exporter.convocore.api import Follow
 
 from .conftest import value
-from .fakeapi import full_job
+from .fakeapi import Fault, full_job
 from .support import Clock, config_yaml, discovering, wait_for
 
 P = "convocore_crawler_"
@@ -193,3 +193,30 @@ def test_a_job_deleted_from_a_long_list_leaves_at_the_next_full_listing(fake, st
     series = running.scrape()
     assert len(exported(series)) == 299
     assert "job-0250" not in exported(series)
+
+
+def test_a_refresh_that_turns_into_a_full_listing_is_not_waited_for(fake, start_exporter):
+    """Five active jobs on page 1 move to page 2 behind 100 new ones: re-reading them would
+    cost more than a full listing has pages, so the refresh becomes a full listing, which
+    runs in the background like every full listing after the first (here it hangs)."""
+    listed = {f"run-{i}": full_job(f"run-{i}", WS) for i in range(5)} | jobs(295)
+    fake.set_jobs(WS, listed)
+    clock = Clock()
+    running = start_exporter(
+        discovering(fake, WS, api="  min_refresh_interval: 10s\n  timeout_seconds: 5\n"),
+        clock=clock,
+    )
+    assert len(exported(running.scrape())) == 300
+    fake.log.clear()
+    fake.set_jobs(WS, jobs(100, prefix="new") | listed)
+    fake.chaos = lambda target: Fault(hang=True) if "page=2&" in target else None
+    clock.now += 10
+    started = time.monotonic()
+    series = running.scrape(headers={"X-Prometheus-Scrape-Timeout-Seconds": "3"})
+    took = time.monotonic() - started
+    # The refresh read page 1 and the new last page, then started the full listing.
+    assert fake.queries(LIST)[:2] == ["page=1&limit=100", "page=4&limit=100"]
+    assert "page=2&limit=100" in fake.queries(LIST)
+    assert took < 2.0  # not the 2.5 s deadline: the hung full listing was not waited for
+    assert len(exported(series)) == 300  # the last snapshot, served meanwhile
+    assert value(series, P + "discovery_up", workspace_id=WS) == 1
