@@ -181,17 +181,18 @@ class WorkspaceDiscovery:
     ) -> None:
         try:
             try:
-                result, snapshot = self._walk_once(rt, walk, plan, before, active)
+                result, snapshot, full = self._walk_once(rt, walk, plan, before, active)
             except Exception:
                 log.exception(
                     "job listing crashed; it is tried again at the next cycle",
                     extra={"workspace_id": self.ws.id},
                 )
-                result, snapshot = ApiResult(reason=INTERNAL_ERROR, detail="the walk raised"), None
+                result = ApiResult(reason=INTERNAL_ERROR, detail="the walk raised")
+                snapshot, full = None, False
             if rt.closed:
                 return  # a reload or stop cut it short: the new config walks again
             if snapshot is not None:
-                self._publish(rt, before, snapshot, counted_cut=plan is Plan.FULL_LISTING)
+                self._publish(rt, before, snapshot, counted_cut=full)
             else:
                 rt.own.count_error(self.ws.id, result.reason or "invalid_response")
             note_result(rt, self.ws.id, result)
@@ -208,8 +209,9 @@ class WorkspaceDiscovery:
         plan: Plan,
         before: Snapshot | None,
         active: set[str],
-    ) -> tuple[ApiResult, Snapshot | None]:
-        """The plan's walk: its result, and the snapshot it makes when it answered."""
+    ) -> tuple[ApiResult, Snapshot | None, bool]:
+        """The plan's walk: its result, the snapshot it makes when it answered, and whether
+        it was a full listing."""
         got: Gathered | None = None
         if plan is Plan.REFRESH and before is not None:
             refreshed = walks.refresh(rt, self.ws, before, active)
@@ -224,15 +226,16 @@ class WorkspaceDiscovery:
         if not result.ok:
             if result.reason is None:
                 result = ApiResult(reason="invalid_response", detail=result.detail)
-            return result, None
+            return result, None, plan is Plan.FULL_LISTING
         at = rt.clock()
         if got.consistent and (plan is Plan.FULL_LISTING or got.whole):
             # A full listing, or a refresh that read the whole list, which is one: a job
             # missing from it is gone.
-            return result, replaced(got, at)
+            return result, replaced(got, at), plan is Plan.FULL_LISTING
         # The list moved while a full listing read it (a job may have slipped between two
         # pages), or a refresh read part of it: what was read goes over what was known.
-        return result, merged(got, at, before, full=plan is Plan.FULL_LISTING)
+        full = plan is Plan.FULL_LISTING
+        return result, merged(got, at, before, full=full), full
 
     def _publish(
         self, rt: Runtime, before: Snapshot | None, snapshot: Snapshot, *, counted_cut: bool
