@@ -1,5 +1,6 @@
-"""Fetching within the scrape deadline: one shared in-flight fetch per job or listing, the
-per-workspace rate-limit backoff, and settling what came back into an :class:`Outcome`."""
+"""Fetching within the scrape deadline: one shared in-flight fetch per job or pages read, and
+settling what came back into an :class:`Outcome` (discovery's walks are its owners', see
+:mod:`.discovery`; the rate-limit backoff is :mod:`.backoff`)."""
 
 from __future__ import annotations
 

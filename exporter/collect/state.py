@@ -222,6 +222,5 @@ class Runtime:
 
 
 def _workspace_of(key: object) -> object:
-    """The workspace of a fetch key: ``("job", ws, job)``, ``("list", ws)`` or
-    ``("pages", ws, job)``."""
+    """The workspace of a fetch key: ``("job", ws, job)`` or ``("pages", ws, job)``."""
     return key[1] if isinstance(key, tuple) and len(key) > 1 else None
