@@ -61,6 +61,10 @@ from exporter.exposition.metrics import JOB_LABELS
 from exporter.exposition.writer import write_text
 from exporter.web.server import ExporterServer, ServerOptions
 
+# The tests' helpers (tests/support.py, standard library only), from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import Clock
+
 TOKEN = "vg_bench_secret_not_real"
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -234,6 +238,8 @@ class FakeConvocore:
         self.outage = False  # every GET answered 503 from a proxy
         self.workspaces: dict[str, FakeWorkspace] = {}
         self.counts: dict[str, int] = {"job": 0, "list": 0, "pages": 0, "other": 0}
+        self.listing = 0  # list requests being answered
+        self.list_peak = 0  # ... and the most at once since the last /_peak
 
     async def serve(self) -> None:
         server = await asyncio.start_server(self.connection, "127.0.0.1", 0, backlog=4096)
@@ -279,6 +285,9 @@ class FakeConvocore:
             self.outage = False
         elif target == "/_outage":
             self.outage = bool(json.loads(body)["on"])
+        elif target == "/_peak":
+            peak, self.list_peak = self.list_peak, self.listing
+            return 200, json.dumps({"list": peak}).encode()
         counts = dict(self.counts)
         if target in ("/_configure", "/_reset"):
             self.counts = dict.fromkeys(self.counts, 0)
@@ -296,8 +305,15 @@ class FakeConvocore:
         ws = self.workspaces.get(parts[2]) if kind != "other" else None
         if ws is not None and kind == "job" and parts[5] in ws.hang:
             await asyncio.sleep(3600)  # the exporter hangs up first
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        if kind == "list":
+            self.listing += 1
+            self.list_peak = max(self.list_peak, self.listing)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            if kind == "list":
+                self.listing -= 1
         if self.outage:
             return 503, b"<html><body><h1>503 Service Unavailable</h1></body></html>"
         if headers.get("authorization") != f"Bearer {TOKEN}":
@@ -343,6 +359,10 @@ class Fake:
     def set_outage(self, on: bool) -> None:
         """Every GET answered 503 (an HTML page, as from a proxy) while ``on``."""
         self._post("/_outage", {"on": on})
+
+    def take_list_peak(self) -> int:
+        """The most list requests in flight at once since the last call."""
+        return self._post("/_peak")["list"]
 
     def take_counts(self) -> dict[str, int]:
         """Upstream requests seen since the last call (and reset the counters)."""
@@ -789,16 +809,6 @@ def case_8(args: argparse.Namespace, fake: Fake) -> list[Row]:
     ]
 
 
-class Clock:
-    """A monotonic clock the bench moves by hand (the exporter's backoff pauses read it)."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def down_reasons(body: str) -> dict[str, str]:
     """job_id -> reason of every convocore_crawler_error_info series in an exposition."""
     found = re.findall(
@@ -872,7 +882,7 @@ def case_10(args: argparse.Namespace, fake: Fake) -> list[Row]:
     n, latency, conc = args.jobs, args.latency, args.concurrency
     interval, length = args.outage_interval, args.outage_seconds
     fake.configure(latency, {"ws-outage": {"jobs": n, "finished": 0.0}})
-    clock = Clock()
+    clock = Clock(time.monotonic())  # moved by hand (the backoff pauses read it)
     exp = InProcess(
         config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={"ws-outage": n}),
         clock=clock,
@@ -937,7 +947,7 @@ def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
     are real."""
     n, active, latency = args.history_jobs, args.history_active, args.latency
     fake.configure(latency, {"ws-history": {"jobs": n, "finished": 0.0, "active": [0, active]}})
-    clock = Clock()
+    clock = Clock(time.monotonic())  # moved by hand (the backoff pauses read it)
     text = config_yaml(
         fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-history": None}
     )
@@ -991,7 +1001,32 @@ def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
         )
     finally:
         exp.close()
+    rows.append(list_peak(fake, latency))
     return rows
+
+
+def list_peak(fake: Fake, latency: float) -> Row:
+    """Three discovering workspaces of 5,000 jobs each listed at once, ``max_concurrency: 8``:
+    the most list requests the fake saw in flight together."""
+    spaces = {f"ws-peak-{i}": {"jobs": 5000, "finished": 0.9} for i in range(3)}
+    fake.configure(latency, spaces)
+    text = config_yaml(
+        fake.base_url, concurrency=8, min_refresh="10s", workspaces=dict.fromkeys(spaces)
+    )
+    exp = InProcess(text)
+    try:
+        fake.take_list_peak()
+        seconds, body = scrape(exp.url, timeout=60)
+        peak = fake.take_list_peak()
+        good, total = jobs_up(body)
+    finally:
+        exp.close()
+    return Row(
+        "11. ... three workspaces of 5,000 jobs listed at once, max_concurrency 8",
+        f"peak {peak} list requests in flight; {good} of {total} jobs up in {seconds:.1f} s",
+        "<= 4 (half of max_concurrency, over all workspaces)",
+        peak <= 4 and good == total == 15_000,
+    )
 
 
 def case_12(args: argparse.Namespace, fake: Fake) -> list[Row]:

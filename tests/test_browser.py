@@ -19,8 +19,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from .conftest import Running, config_yaml
+from .conftest import Running
 from .fakeapi import FakeConvocore, Fault, full_job
+from .support import config_yaml
 from .tools import require_tool
 
 # Drives a real Chromium against the exporter: processes and real tools.
