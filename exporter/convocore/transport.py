@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-import requests.adapters
-from requests.auth import AuthBase
+from requests.structures import CaseInsensitiveDict
+from requests.utils import default_headers, requote_uri
 
 from .. import __version__
 from ..config import ApiConfig, Secret
@@ -83,20 +83,6 @@ class Call:
     """``/probe?debug=true``: receives every HTTP attempt and the retry decision."""
 
 
-class _Bearer(AuthBase):
-    """Sets the Authorization header; also stops requests from consulting ~/.netrc."""
-
-    def __init__(self, token: Secret) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = "Bearer " + self._token.reveal()
-        return request
-
-    def __repr__(self) -> str:
-        return "_Bearer(<redacted>)"
-
-
 class RequestObserver(Protocol):
     """Where the client reports each HTTP request it makes (the exporter's own metrics)."""
 
@@ -141,6 +127,89 @@ def _same_origin(a: str, b: str) -> bool:
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
 
 
+class Sender:
+    """requests' connection pool to the API origin, with everything that does not change
+    between requests worked out once, when the config is loaded.
+
+    ``Session.request`` redoes per call what is fixed for an exporter that calls one origin
+    with fixed headers: it reads the proxy and CA-bundle variables of the environment
+    (``merge_environment_settings``, a walk over all of ``os.environ``), merges the session's
+    headers, cookies, auth and hooks into a new request, and parses the URL again. Here the
+    environment is read once for the API's base URL (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``: a reload builds
+    a new one), the headers of each token are built once, and each request is a prepared
+    request handed straight to the adapter with the same arguments every time. No cookies are
+    kept or sent (the API authenticates with the bearer token alone) and ``~/.netrc`` is
+    never read.
+    """
+
+    def __init__(self, base_url: str, pool_size: int) -> None:
+        self._adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        # Only to read the environment exactly as requests does (NO_PROXY included), once.
+        session = requests.Session()
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+        session.close()
+        self.proxies: dict[str, str] = dict(settings["proxies"])
+        verify = settings["verify"]
+        self.verify: bool | str = True if verify is None else verify
+        fixed = default_headers()
+        fixed.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._fixed = fixed
+        self._headers: dict[Secret, CaseInsensitiveDict[str]] = {}
+        # URLs under the base URL are built already quoted (api.py); when requests would
+        # leave the base URL as it is, it leaves such a URL as it is too, but for requoting,
+        # unless a path segment starts with a dot (it removes dot segments) or the URL has a
+        # query already.
+        probe = requests.PreparedRequest()
+        probe.prepare_url(base_url, None)
+        self._prefix = base_url + "/" if probe.url == base_url else None
+
+    def headers(self, token: Secret) -> CaseInsensitiveDict[str]:
+        """The headers of every request made with ``token``, in requests' order: built once
+        and shared (nothing below the adapter changes them)."""
+        headers = self._headers.get(token)
+        if headers is None:
+            headers = CaseInsensitiveDict(self._fixed)
+            headers["Authorization"] = "Bearer " + token.reveal()
+            self._headers[token] = headers
+        return headers
+
+    def prepare(
+        self, token: Secret, url: str, params: dict[str, str] | None = None
+    ) -> requests.PreparedRequest:
+        """The GET requests would prepare for ``url`` and ``params`` with ``token``."""
+        request = requests.PreparedRequest()
+        request.method = "GET"
+        prefix = self._prefix
+        if (
+            prefix is not None
+            and url.startswith(prefix)
+            and "/." not in url[len(prefix) - 1 :]
+            and "?" not in url
+        ):
+            request.url = requote_uri(f"{url}?{urlencode(params)}" if params else url)
+        else:
+            request.prepare_url(url, params)
+        request.headers = self.headers(token)
+        return request
+
+    def send(
+        self, token: Secret, url: str, params: dict[str, str] | None, timeout: float
+    ) -> requests.Response:
+        """One GET, its body left unread (``stream``); no retries, no redirects followed."""
+        return self._adapter.send(
+            self.prepare(token, url, params),
+            stream=True,
+            timeout=(timeout, timeout),
+            verify=self.verify,
+            cert=None,
+            proxies=self.proxies,
+        )
+
+    def close(self) -> None:
+        self._adapter.close()
+
+
 class Transport:
     """One pooled connection set to the API origin, shared by every workspace and thread."""
 
@@ -163,21 +232,7 @@ class Transport:
         self._in_flight: set[Guard] = set()
         self._in_flight_lock = threading.Lock()
         self._aborted = False
-        self._session = requests.Session()
-        adapter = WatchedAdapter(
-            pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
-        )
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # requests reads the proxy and CA-bundle variables of the environment on every call
-        # (a walk over all of os.environ, a quarter of a request's CPU time). Every call goes
-        # to the one API origin, so read them once here; a config reload builds a new client.
-        settings = self._session.merge_environment_settings(api.base_url, {}, None, None, None)
-        self._proxies = dict(settings["proxies"])
-        verify = settings["verify"]
-        self._verify: bool | str = True if verify is None else verify
-        self._session.trust_env = False
+        self._sender = Sender(api.base_url, max(api.max_concurrency, 4))
 
     def close(self, *, abort: bool = False) -> None:
         """Release the connection pool. ``abort`` also cuts the requests in flight, and
@@ -190,7 +245,7 @@ class Transport:
                 guards = list(self._in_flight)
             for guard in guards:
                 guard.expire()
-        self._session.close()
+        self._sender.close()
 
     def get(self, call: Call, url: str, params: dict[str, str] | None = None) -> ApiResult:
         """GET with at most one retry: on connection errors and 5xx, and on 429 when the
@@ -238,7 +293,6 @@ class Transport:
     def _attempt(self, call: Call, url: str, params: dict[str, str] | None) -> ApiResult:
         deadline, trace = call.deadline, call.trace
         target = url
-        auth = _Bearer(call.token)
 
         def observe(code: str, started: float, result: ApiResult | None) -> None:
             seconds = time.monotonic() - started
@@ -267,16 +321,7 @@ class Transport:
             guard_this_thread(guard)
             response: requests.Response | None = None
             try:
-                response = self._session.get(
-                    target,
-                    params=params,
-                    auth=auth,
-                    timeout=(limit, limit),
-                    stream=True,
-                    allow_redirects=False,
-                    proxies=self._proxies,
-                    verify=self._verify,
-                )
+                response = self._sender.send(call.token, target, params, limit)
                 code = str(response.status_code)
                 result = self._read(response, own_deadline, deadline)
             except requests.exceptions.Timeout:
