@@ -13,6 +13,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ from exporter.config import ApiConfig, Secret, parse_config
 from exporter.convocore.api import ConvocoreClient, list_params
 from exporter.convocore.transport import USER_AGENT, Sender
 
-from .conftest import config_yaml, value
+from .conftest import config_yaml, parse_exposition, value
 from .fakeapi import TOKEN, FakeConvocore, Fault, full_job
 
 P = "convocore_crawler_"
@@ -317,3 +318,28 @@ def test_a_prepared_url_is_the_one_requests_would_send(
 class Unobserved:
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
         pass
+
+
+def test_an_answer_trickled_through_the_proxys_tunnel_is_cut_at_the_timeout(
+    environment: pytest.MonkeyPatch,
+    proxy: Proxy,
+    tls_fake: TlsFake,
+    ca: tuple[trustme.CA, Path],
+    start_exporter: Any,
+) -> None:
+    # A byte of the status line and headers every 0.3 s: no read ever times out, the
+    # watchdog must stop the attempt at api.timeout_seconds.
+    path = tls_fake.job_path(WS, JOBS[0])
+    tls_fake.fail(path, Fault(200, {"success": True, "data": {}}, head_trickle=0.3))
+    environment.setenv("HTTPS_PROXY", proxy.url)
+    environment.setenv("REQUESTS_CA_BUNDLE", str(ca[1]))
+    text = config_yaml(tls_fake.base_url, workspace(JOBS[:1]), "  timeout_seconds: 1\n")
+    running = start_exporter(text)
+    started = time.monotonic()
+    response = running.get(headers={"X-Prometheus-Scrape-Timeout-Seconds": "30"}, proxies=DIRECT)
+    took = time.monotonic() - started
+    series = parse_exposition(response.text)
+    labels = {"workspace_id": WS, "job_id": JOBS[0], "reason": "timeout"}
+    assert value(series, P + "error_info", **labels) == 1
+    assert proxy.tunnels == [f"127.0.0.1:{tls_fake.server_address[1]}"]
+    assert took < 10, took  # the whole head takes over 30 s to trickle
