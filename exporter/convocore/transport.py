@@ -15,14 +15,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
-from requests.utils import default_headers, requote_uri
+from requests.utils import default_headers, requote_uri, urldefragauth
 
 from .. import __version__
 from ..config import ApiConfig, Secret
@@ -127,6 +127,71 @@ def _same_origin(a: str, b: str) -> bool:
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
 
 
+class _OneOriginAdapter(WatchedAdapter):
+    """requests' adapter, for requests that go to one origin with the same settings each time:
+    the connection pool (a lookup that parses the URL and builds a pool key) and the form of
+    the request line (a path, or the whole URL through a plain-HTTP proxy) are found once, by
+    requests' own methods, for URLs under ``prefix``; anything else takes requests' way."""
+
+    def __init__(self, prefix: str | None, pool_size: int) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._prefix = prefix
+        self._pool: Any = None
+        self._whole_url: bool | None = None
+        self._verified: Any = None
+
+    def _ours(self, request: requests.PreparedRequest) -> bool:
+        url = request.url
+        return self._prefix is not None and url is not None and url.startswith(self._prefix)
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        if not self._ours(request):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        pool = self._pool
+        if pool is None:
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pool = pool
+        return pool
+
+    def request_url(
+        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
+    ) -> str:
+        if not self._ours(request):
+            return super().request_url(request, proxies)
+        if self._whole_url is None:
+            self._whole_url = super().request_url(request, proxies) != request.path_url
+        return urldefragauth(str(request.url)) if self._whole_url else request.path_url
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        # Sets the pool's TLS settings, after two stat() calls on the CA bundle: once per pool.
+        if conn is not self._verified:
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+            if conn is self._pool:
+                self._verified = conn
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        # requests' own, but for the cookies of the answer: never sent back, so never parsed.
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = str(req.url)
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        self._pool = self._verified = None  # a request after a reload's close: a new pool
+        super().close()
+
+
 class Sender:
     """requests' connection pool to the API origin, with everything that does not change
     between requests worked out once, when the config is loaded.
@@ -144,7 +209,6 @@ class Sender:
     """
 
     def __init__(self, base_url: str, pool_size: int) -> None:
-        self._adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         # Only to read the environment exactly as requests does (NO_PROXY included), once.
         session = requests.Session()
         settings = session.merge_environment_settings(base_url, {}, None, None, None)
@@ -163,6 +227,7 @@ class Sender:
         probe = requests.PreparedRequest()
         probe.prepare_url(base_url, None)
         self._prefix = base_url + "/" if probe.url == base_url else None
+        self._adapter = _OneOriginAdapter(self._prefix, pool_size)
 
     def headers(self, token: Secret) -> CaseInsensitiveDict[str]:
         """The headers of every request made with ``token``, in requests' order: built once
