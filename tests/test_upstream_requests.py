@@ -343,3 +343,31 @@ def test_an_answer_trickled_through_the_proxys_tunnel_is_cut_at_the_timeout(
     assert value(series, P + "error_info", **labels) == 1
     assert proxy.tunnels == [f"127.0.0.1:{tls_fake.server_address[1]}"]
     assert took < 10, took  # the whole head takes over 30 s to trickle
+
+
+class CountingFake(FakeConvocore):
+    """The fake API, counting the connections it accepts."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        super().__init__(jobs={})
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.connections += 1
+        super().process_request(request, client_address)
+
+
+def test_one_connection_carries_the_requests_one_after_another(
+    environment: pytest.MonkeyPatch, start_exporter: Any
+) -> None:
+    fake = CountingFake()
+    try:
+        serve_jobs(fake, JOBS[:1])
+        running = start_exporter(config_yaml(fake.base_url, workspace(JOBS[:1])))
+        for _ in range(5):
+            assert all_up(scrape(running), JOBS[:1]) == [1]
+        assert fake.count(fake.job_path(WS, JOBS[0])) == 5
+        assert fake.connections == 1
+    finally:
+        fake.close()

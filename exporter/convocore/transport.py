@@ -456,6 +456,13 @@ class Transport:
             return ApiResult(reason="invalid_response", detail="answer larger than the size cap")
         body = bytearray()
         stop_at = min(own_deadline, deadline)
+        # A body sent as is with its length is whole once that many bytes are read: no read
+        # for the end of it (the connection is back in the pool either way).
+        whole = (
+            int(declared)
+            if declared.isdigit() and not response.headers.get("Content-Encoding")
+            else -1
+        )
         try:
             while True:
                 if time.monotonic() >= stop_at:
@@ -464,6 +471,8 @@ class Transport:
                 if not chunk:
                     break
                 body += chunk
+                if len(body) == whole:
+                    break
                 if len(body) > cap:
                     return ApiResult(
                         reason="invalid_response", detail="answer larger than the size cap"
