@@ -276,6 +276,8 @@ def test_every_request_carries_the_same_headers_and_no_cookie(
     assert all_up(scrape(running), JOBS[:1]) == [1]  # the retry succeeds
     with fake.lock:
         seen = [headers for _, headers in fake.log]
+        targets = [target for target, _ in fake.log]
+    assert targets == [path, path]  # the request line holds the path alone, without a proxy
     port = fake.server_address[1]
     expected = {
         "host": f"127.0.0.1:{port}",

@@ -139,6 +139,12 @@ class _OneOriginAdapter(WatchedAdapter):
         self._pool: Any = None
         self._whole_url: bool | None = None
         self._verified: Any = None
+        # Where the path starts in such a URL (requests' path_url would parse it each time).
+        origin = ""
+        if prefix is not None:
+            parts = urlsplit(prefix)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        self._path_at = len(origin) if prefix is not None and prefix.startswith(origin) else -1
 
     def _ours(self, request: requests.PreparedRequest) -> bool:
         url = request.url
@@ -166,7 +172,9 @@ class _OneOriginAdapter(WatchedAdapter):
             return super().request_url(request, proxies)
         if self._whole_url is None:
             self._whole_url = super().request_url(request, proxies) != request.path_url
-        return urldefragauth(str(request.url)) if self._whole_url else request.path_url
+        if self._whole_url:
+            return str(urldefragauth(str(request.url)))
+        return request.path_url if self._path_at < 0 else str(request.url)[self._path_at :]
 
     def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
         # Sets the pool's TLS settings, after two stat() calls on the CA bundle: once per pool.
