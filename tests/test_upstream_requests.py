@@ -373,3 +373,19 @@ def test_one_connection_carries_the_requests_one_after_another(
         assert fake.connections == 1
     finally:
         fake.close()
+
+
+def test_a_request_after_a_reloads_close_still_goes(
+    environment: pytest.MonkeyPatch, fake: FakeConvocore
+) -> None:
+    # A reload closes the old config's pool while its requests in flight may still retry.
+    serve_jobs(fake, JOBS[:1])
+    client = ConvocoreClient(ApiConfig(base_url=fake.base_url), Unobserved())
+    token = Secret(TOKEN)
+    assert client.get_job(WS, token, JOBS[0], time.monotonic() + 10).ok
+    client.close()
+    assert client.get_job(WS, token, JOBS[0], time.monotonic() + 10).ok
+    client.close(abort=True)
+    stopped = client.get_job(WS, token, JOBS[0], time.monotonic() + 10)
+    assert stopped.reason == "connection"  # a stopping exporter sends nothing more
+    assert fake.count(fake.job_path(WS, JOBS[0])) == 2

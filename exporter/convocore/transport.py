@@ -160,7 +160,7 @@ class _OneOriginAdapter(WatchedAdapter):
         if not self._ours(request):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
         pool = self._pool
-        if pool is None:
+        if pool is None or pool.pool is None:  # urllib3 empties ``pool`` when it is closed
             pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
             self._pool = pool
         return pool
