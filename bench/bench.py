@@ -1201,6 +1201,106 @@ def case_7(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_loop(base_url: str, ws: str, n: int, threads: int) -> int:
+    """The reference client: ``threads`` threads, each with its own requests.Session, GET and
+    JSON-decode each of its share of ``n`` jobs; prints this process's CPU seconds and wall
+    seconds over the loop (run in its own process, so that only its CPU counts)."""
+
+    def worker(index: int) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        for i in range(index, n, threads):
+            response = session.get(
+                f"{base_url}/workspaces/{ws}/crawler/jobs/{job_id(i)}", timeout=60
+            )
+            response.raise_for_status()
+            response.json()
+        session.close()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    print(json.dumps({"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}))
+    return 0
+
+
+def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """The exporter's CPU per upstream request and its cold-scrape time, before and after,
+    against a bare requests loop on as many threads; alternately, medians of ``--cpu-rounds``."""
+    n, latency, conc, ws = args.jobs, args.latency, args.concurrency, "ws-cpu"
+    fake.configure(latency, {ws: {"jobs": n, "finished": args.finished}})
+    config_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: n})
+    before_tree = source_tree(args.before)
+    cpu: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
+    wall: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
+    bad = ""
+    fake.take_counts()
+    for round_ in range(args.cpu_rounds):
+        order = ["before", "after", "bare"]
+        order = order[round_ % 3 :] + order[: round_ % 3]
+        for which in order:
+            if which == "bare":
+                out = subprocess.run(
+                    [sys.executable, __file__, "--bare-loop", fake.base_url, ws, str(n), str(conc)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                measured = json.loads(out)
+                seconds, used = measured["wall"], measured["cpu"]
+            else:
+                source = before_tree if which == "before" else None
+                with exporter_process(config_text, source) as (proc, url):
+                    fake.take_counts()
+                    start_cpu = process_cpu(proc.pid)
+                    seconds, body = scrape(url)
+                    used = process_cpu(proc.pid) - start_cpu
+                bad = bad or validity(body, n)
+            sent = fake.take_counts()["job"]
+            cpu[which].append(used / sent)
+            wall[which].append(seconds)
+    per = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+    slow = {k: statistics.median(v) for k, v in wall.items()}
+    ratio, ratio_before = per["after"] / per["bare"], per["before"] / per["bare"]
+    limit = n * latency / conc
+
+    def shown(values: list[float], scale: float, unit: str) -> str:
+        return ", ".join(f"{v * scale:.{2 if unit == 's' else 3}f}" for v in values)
+
+    return [
+        Row(
+            f"15. CPU per upstream request, cold scrape of {n} jobs, {latency * 1000:g} ms, "
+            f"max_concurrency {conc}",
+            f"{ratio:.2f}x the bare loop: after {per['after']:.3f} ms, bare requests loop on "
+            f"{conc} threads {per['bare']:.3f} ms, before {per['before']:.3f} ms "
+            f"({ratio_before:.2f}x); medians of {args.cpu_rounds} (after: "
+            f"{shown(cpu['after'], 1000, 'ms')}; bare: {shown(cpu['bare'], 1000, 'ms')}; "
+            f"before: {shown(cpu['before'], 1000, 'ms')})",
+            "<= 0.7x the bare loop",
+            ratio <= 0.7 and not bad,
+            bad,
+        ),
+        Row(
+            "15. ... its wall time (the same cold scrapes)",
+            f"median {slow['after']:.2f} s ({shown(wall['after'], 1, 's')}); before "
+            f"{slow['before']:.2f} s ({shown(wall['before'], 1, 's')}); bare loop "
+            f"{slow['bare']:.2f} s",
+            f"<= {1.2 * limit:.2f} s (1.2 x {n} x {latency:g} s / {conc})",
+            slow["after"] <= 1.2 * limit and not bad,
+            bad,
+        ),
+    ]
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -1245,7 +1345,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated case numbers"
+        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,15", help="comma-separated case numbers"
     )
     parser.add_argument(
         "--before",
@@ -1285,7 +1385,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--outage-interval", type=float, default=15.0, help="seconds between scrapes in case 10"
     )
+    parser.add_argument(
+        "--cpu-rounds", type=int, default=3, help="rounds of before, after and bare in case 15"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-loop", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1293,6 +1397,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_fake:
         return serve_fake()
+    if args.bare_loop:
+        url, ws, n, threads = args.bare_loop
+        return bare_loop(url, ws, int(n), int(threads))
     wanted = {int(c) for c in args.cases.split(",") if c.strip()}
     # Cases 9 and 10 take jobs down on purpose: one warning per job is not the table.
     logging.getLogger("exporter").setLevel(logging.ERROR)
@@ -1319,6 +1426,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_11(args, fake)
         if 12 in wanted:
             rows += case_12(args, fake)
+        if 15 in wanted:
+            rows += case_15(args, fake)
     finally:
         fake.close()
     print(table(rows))
