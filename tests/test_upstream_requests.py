@@ -28,8 +28,9 @@ from exporter.config import ApiConfig, Secret, parse_config
 from exporter.convocore.api import ConvocoreClient, list_params
 from exporter.convocore.transport import USER_AGENT, Sender
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, FakeConvocore, Fault, full_job
+from .support import config_yaml
 
 P = "convocore_crawler_"
 WS = "ws-proxy"
