@@ -12,7 +12,15 @@ from exporter.collect.state import Outcome, Runtime
 from exporter.config import parse_config
 from exporter.convocore.model import Job
 from exporter.convocore.pages import PageStats
-from exporter.exposition.writer import write_openmetrics, write_text
+from exporter.exposition.writer import (
+    PARTS_PER_PIECE,
+    Family,
+    iter_exposition,
+    render_labels,
+    render_lines,
+    write_openmetrics,
+    write_text,
+)
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -139,3 +147,75 @@ def test_after_one_job_changes_only_its_lines_differ():
     added = [line for line in after if line not in before]
     assert removed and added
     assert all('workspace_id="ws-a",job_id="failed"' in line for line in removed + added)
+
+
+def test_an_unchanged_job_is_not_rendered_again_and_a_changed_one_once():
+    rt, targets, outcomes, pages = scenario()
+    try:
+        first = write_text(job_families(rt, targets, outcomes, pages))
+        assert rt.rendered.renders == 6  # every job with an outcome or page totals
+        assert write_text(job_families(rt, targets, outcomes, pages)) == first
+        assert rt.rendered.renders == 6
+        # A fresh parse of the same data is the same job: nothing to render.
+        same = Job("queued", scraped_pages=0)
+        outcomes[("ws-b", "other")] = Outcome(True, None, same, 1796040012.0)
+        assert write_text(job_families(rt, targets, outcomes, pages)) == first
+        assert rt.rendered.renders == 6
+        outcomes[("ws-a", "failed")] = Outcome(True, None, CHANGED, 1796040011.5)
+        for _ in range(3):
+            changed = write_text(job_families(rt, targets, outcomes, pages))
+            assert changed == (GOLDEN / "jobs-changed.prom").read_bytes()
+        assert rt.rendered.renders == 7
+        # A page total read again (a new object, other numbers) renders that job alone.
+        pages[("ws-a", "pages-only")] = PageView(stats(2, 1.0), None)
+        job_families(rt, targets, outcomes, pages)
+        job_families(rt, targets, outcomes, pages)
+        assert rt.rendered.renders == 8
+    finally:
+        rt.close()
+
+
+def test_a_job_that_leaves_leaves_the_cache():
+    rt, targets, outcomes, pages = scenario()
+    try:
+        job_families(rt, targets, outcomes, pages)
+        assert len(rt.rendered.entries) == 6
+        rt.rendered.keep_only({("ws-a", "full")})
+        assert set(rt.rendered.entries) == {("ws-a", "full")}
+    finally:
+        rt.close()
+
+
+def test_rendered_parts_are_the_bytes_of_the_same_samples_written_plainly():
+    """A straightforward reference: the same samples as a plain family, in pieces of
+    PARTS_PER_PIECE jobs, in both formats, a gauge histogram included."""
+    jobs = 2 * PARTS_PER_PIECE + 3
+    labels = [render_labels(("job_id",), (f"j{i}",)) for i in range(jobs)]
+    plain = Family("g", "gauge", "A gauge.", [("", lab, i * 0.5) for i, lab in enumerate(labels)])
+    parts = [render_lines("g", [("", lab, i * 0.5)]) for i, lab in enumerate(labels)]
+    parts[5] = b""  # a job without this series
+    del plain.samples[5]  # type: ignore[attr-defined]
+    rows = [
+        (
+            [("_bucket", lab + ',le="+Inf"', 2.0)],
+            [("_gcount", lab, 2.0)],
+            [("_gsum", lab, float(i))],
+        )
+        for i, lab in enumerate(labels)
+    ]
+    plain_histogram = Family(
+        "h", "gaugehistogram", "Sizes.", [s for row in rows for group in row for s in group]
+    )
+    cached_histogram = Family(
+        "h",
+        "gaugehistogram",
+        "Sizes.",
+        parts=tuple([render_lines("h", row[i]) for row in rows] for i in range(3)),
+    )
+    empty = Family("e", "gauge", "Empty.", parts=([b""] * 3,))
+    for openmetrics in (False, True):
+        cached = Family("g", "gauge", "A gauge.", parts=(parts,))
+        pieces = list(iter_exposition([empty, cached, cached_histogram], openmetrics))
+        reference = list(iter_exposition([plain, plain_histogram], openmetrics))
+        assert b"".join(pieces) == b"".join(reference)
+        assert len(pieces) > len(reference)  # streamed a batch of jobs at a time

@@ -48,6 +48,11 @@ class MemoryView:
     listed_jobs: dict[str, int]
     """Per discovering workspace, the jobs whose listed data is kept (not those past
     ``include_finished_for``, which are kept as ids alone)."""
+    rendered: frozenset[Key] = frozenset()
+    """The jobs whose rendered lines are kept (see ``collect.rendered``)."""
+    renders: int = 0
+    """How many times a job's lines were rendered (new or changed) since the config in force
+    was loaded."""
 
 
 class Exporter:
@@ -193,4 +198,6 @@ class Exporter:
                 frozenset(rt.pages),
                 len(rt.inflight),
                 {ws_id: len(listing.jobs) for ws_id, listing in rt.listings.items()},
+                frozenset(rt.rendered.entries),
+                rt.rendered.renders,
             )

@@ -1,16 +1,22 @@
 """A fast writer of the Prometheus text format 0.0.4 and OpenMetrics 1.0.0.
 
 prometheus-client's writers format every sample through generic objects, which costs
-seconds at 200,000 samples. Here a family holds its samples as ``(suffix, labels, value)``
-with the label set rendered once per job and reused across families, so writing is one
-string join.
+seconds at 200,000 samples. Here a family is one of two kinds:
+
+- *plain samples* ``(suffix, labels, value)``, formatted as they are written (the exporter's
+  own metrics, the per-workspace families: few samples);
+- *rendered parts*: each job's lines of the family, rendered by :func:`render_lines` when the
+  job changed and kept (see ``collect.rendered``), written as they are, so a scrape of
+  unchanged jobs formats nothing.
+
+Both kinds go through the same line formatting, so the output is the same bytes either way.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -38,6 +44,12 @@ class Family:
     """``(suffix, rendered labels without braces, value)``: a list, or a generator that
     produces the samples only while they are written (so the samples of 10,000 jobs never
     exist all at once)."""
+    parts: tuple[Iterable[bytes], ...] = ()
+    """Rendered lines, in place of ``samples``: per job, its lines of this family (``b""``
+    for none), as :func:`render_lines` made them. One iterable for most families; a gauge
+    histogram has three (its ``_bucket``, ``_gcount`` and ``_gsum`` lines), which the text
+    format writes as three families and OpenMetrics interleaves job by job. Never a counter:
+    rendered parts are not checked again."""
 
     def add(self, labels: str, value: float, suffix: str = "") -> None:
         cast("list[Sample]", self.samples).append((suffix, labels, value))
@@ -93,6 +105,12 @@ def _text_families(families: Iterable[Family]) -> Iterator[Family]:
         if family.type != "gaugehistogram":
             yield family
             continue
+        if family.parts:
+            buckets, counts, sums = family.parts
+            yield Family(family.name, "histogram", family.help, parts=(buckets,))
+            yield Family(family.name + "_gcount", "gauge", family.help, parts=(counts,))
+            yield Family(family.name + "_gsum", "gauge", family.help, parts=(sums,))
+            continue
         samples = list(family.samples)
         yield Family(
             family.name, "histogram", family.help, [s for s in samples if s[0] == "_bucket"]
@@ -102,11 +120,69 @@ def _text_families(families: Iterable[Family]) -> Iterator[Family]:
             yield Family(family.name + suffix, "gauge", family.help, picked)
 
 
+PARTS_PER_PIECE = 2048
+"""Jobs' parts joined into one piece of a streamed exposition (a few hundred KB)."""
+
+
+def _format_lines(
+    name: str, samples: Iterable[Sample], counter: bool, append: Callable[[str], object]
+) -> None:
+    """Each sample's line, the one formatting of both kinds of family and both formats.
+
+    A counter sample that is NaN or negative raises :class:`ValueError` naming it."""
+    # 0.0 and -0.0 are one key here: a zero found is checked for its sign.
+    cache: dict[float, str] = {0.0: _ZERO}
+    for suffix, labels, value in samples:
+        if counter and not value >= 0:
+            shown = f"{name}{suffix}{{{labels}}}" if labels else f"{name}{suffix}"
+            raise ValueError(
+                f"metric family {name!r}: counter sample {shown} is "
+                f"{format_value(value)}; a counter is a number >= 0"
+            )
+        text = cache.get(value)
+        if text is None:
+            text = format_value(value)
+            if len(cache) < 64:
+                cache[value] = text
+        elif text is _ZERO and math.copysign(1.0, value) < 0:
+            text = "-0"
+        if labels:
+            append(f"{name}{suffix}{{{labels}}} {text}\n")
+        else:
+            append(f"{name}{suffix} {text}\n")
+
+
+def render_lines(name: str, samples: Iterable[Sample]) -> bytes:
+    """The lines of ``samples`` of the (non-counter) family ``name``, as the exposition
+    writes them: what a family's rendered ``parts`` hold."""
+    out: list[str] = []
+    _format_lines(name, samples, False, out.append)
+    return "".join(out).encode("utf-8")
+
+
+def _joined_parts(parts: tuple[Iterable[bytes], ...]) -> Iterator[bytes]:
+    """The parts in order (with several iterables, job by job), joined a batch of jobs at a
+    time; empty pieces are not yielded."""
+    if len(parts) == 1:
+        source: Iterator[bytes] = iter(parts[0])
+    else:
+        source = itertools.chain.from_iterable(zip(*parts, strict=True))
+    batch = len(parts) * PARTS_PER_PIECE
+    while True:
+        chunk = list(itertools.islice(source, batch))
+        if not chunk:
+            return
+        piece = b"".join(chunk)
+        if piece:
+            yield piece
+
+
 def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[bytes]:
-    """The exposition, one encoded family at a time.
+    """The exposition in encoded pieces: a family of plain samples, or a batch of
+    :data:`PARTS_PER_PIECE` jobs' rendered parts.
 
     A server streams these pieces, so neither the samples nor the text of a large scrape
-    exist all at once: the peak is one family's lines.
+    exist all at once: the peak is one plain family's lines, or one batch.
 
     A family the format cannot carry raises :class:`ValueError` naming it, before any of
     its text is yielded: a name already used in this exposition, a counter sample that is
@@ -128,37 +204,27 @@ def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[b
         if meta_name in seen:
             raise ValueError(f"metric family {meta_name!r}: the name is used twice")
         seen.add(meta_name)
+        shown_kind = "unknown" if kind == "untyped" and openmetrics else kind
+        header = (
+            f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
+            f"# TYPE {meta_name} {shown_kind}\n"
+        )
+        if family.parts:
+            if kind == "counter":
+                raise ValueError(f"metric family {name!r}: a counter is written from samples")
+            pieces = _joined_parts(family.parts)
+            first_piece = next(pieces, None)
+            if first_piece is None:
+                continue
+            yield header.encode("utf-8") + first_piece
+            yield from pieces
+            continue
         samples = iter(family.samples)
         first = next(samples, None)
         if first is None:
             continue
-        shown_kind = "unknown" if kind == "untyped" and openmetrics else kind
-        out = [
-            f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
-            f"# TYPE {meta_name} {shown_kind}\n"
-        ]
-        append = out.append
-        counter = kind == "counter"
-        # 0.0 and -0.0 are one key here: a zero found is checked for its sign.
-        cache: dict[float, str] = {0.0: _ZERO}
-        for suffix, labels, value in itertools.chain((first,), samples):
-            if counter and not value >= 0:
-                shown = f"{name}{suffix}{{{labels}}}" if labels else f"{name}{suffix}"
-                raise ValueError(
-                    f"metric family {name!r}: counter sample {shown} is "
-                    f"{format_value(value)}; a counter is a number >= 0"
-                )
-            text = cache.get(value)
-            if text is None:
-                text = format_value(value)
-                if len(cache) < 64:
-                    cache[value] = text
-            elif text is _ZERO and math.copysign(1.0, value) < 0:
-                text = "-0"
-            if labels:
-                append(f"{name}{suffix}{{{labels}}} {text}\n")
-            else:
-                append(f"{name}{suffix} {text}\n")
+        out = [header]
+        _format_lines(name, itertools.chain((first,), samples), kind == "counter", out.append)
         yield "".join(out).encode("utf-8")
     if openmetrics:
         yield b"# EOF\n"
