@@ -3,11 +3,18 @@ output stays byte-identical to the writer's (golden files made before the cache 
 
 from __future__ import annotations
 
+import gzip
+import math
+import socket
 from pathlib import Path
+
+import pytest
+import requests
 
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
 from exporter.collect.pagereads import PageView
+from exporter.collect.rendered import COLUMNS
 from exporter.collect.state import Outcome, Runtime
 from exporter.config import parse_config
 from exporter.convocore.model import Job
@@ -15,13 +22,19 @@ from exporter.convocore.pages import PageStats
 from exporter.exposition.writer import (
     PARTS_PER_PIECE,
     Family,
+    Parts,
     iter_exposition,
     render_labels,
-    render_lines,
+    render_tail,
+    value_tail,
     write_openmetrics,
     write_text,
 )
 
+from .conftest import config_yaml, discover_yaml, value
+from .fakeapi import full_job
+
+WS = "ws-123"
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
 CONFIG = """\
@@ -180,6 +193,7 @@ def test_a_job_that_leaves_leaves_the_cache():
     try:
         job_families(rt, targets, outcomes, pages)
         assert len(rt.rendered.entries) == 6
+        assert {len(entry.parts) for entry in rt.rendered.entries.values()} == {COLUMNS}
         rt.rendered.keep_only({("ws-a", "full")})
         assert set(rt.rendered.entries) == {("ws-a", "full")}
     finally:
@@ -187,35 +201,145 @@ def test_a_job_that_leaves_leaves_the_cache():
 
 
 def test_rendered_parts_are_the_bytes_of_the_same_samples_written_plainly():
-    """A straightforward reference: the same samples as a plain family, in pieces of
-    PARTS_PER_PIECE jobs, in both formats, a gauge histogram included."""
+    """A straightforward reference: the same samples as plain families, in pieces of
+    PARTS_PER_PIECE jobs, in both formats: several columns, a job without lines, a gauge
+    histogram."""
     jobs = 2 * PARTS_PER_PIECE + 3
     labels = [render_labels(("job_id",), (f"j{i}",)) for i in range(jobs)]
-    plain = Family("g", "gauge", "A gauge.", [("", lab, i * 0.5) for i, lab in enumerate(labels)])
-    parts = [render_lines("g", [("", lab, i * 0.5)]) for i, lab in enumerate(labels)]
-    parts[5] = b""  # a job without this series
-    del plain.samples[5]  # type: ignore[attr-defined]
-    rows = [
+    heads = [("{" + lab).encode() for lab in labels]
+    plain = Family("g", "gauge", "A gauge.")
+    tails: list[list[bytes]] = [[], []]
+    for i, lab in enumerate(labels):
+        rows = [("", lab + ',s="a"', i * 0.5), ("", lab + ',s="b"', -0.0)]
+        if i != 5:  # a job without lines in this family
+            plain.add(rows[0][1], rows[0][2])
+            plain.add(rows[1][1], rows[1][2])
+        for column, row in enumerate(rows):
+            tails[column].append(b"" if i == 5 else render_tail("g", lab, [row]))
+    histogram_rows = [
         (
-            [("_bucket", lab + ',le="+Inf"', 2.0)],
+            [("_bucket", lab + ',le="1.0"', 1.0), ("_bucket", lab + ',le="+Inf"', 2.0)],
             [("_gcount", lab, 2.0)],
             [("_gsum", lab, float(i))],
         )
         for i, lab in enumerate(labels)
     ]
     plain_histogram = Family(
-        "h", "gaugehistogram", "Sizes.", [s for row in rows for group in row for s in group]
-    )
-    cached_histogram = Family(
         "h",
         "gaugehistogram",
         "Sizes.",
-        parts=tuple([render_lines("h", row[i]) for row in rows] for i in range(3)),
+        [s for row in histogram_rows for group in row for s in group],
     )
-    empty = Family("e", "gauge", "Empty.", parts=([b""] * 3,))
+
+    def column(at: int) -> list[bytes]:
+        return [
+            render_tail("h", lab, row[at]) for lab, row in zip(labels, histogram_rows, strict=True)
+        ]
+
+    columns = tuple(
+        (f"h{suffix}".encode(), lambda at=at: column(at))
+        for at, suffix in enumerate(("_bucket", "_gcount", "_gsum"))
+    )
+    cached_histogram = Family("h", "gaugehistogram", "Sizes.", parts=Parts(heads, columns))
+    empty = Family("e", "gauge", "Empty.", parts=Parts(heads, ((b"e", lambda: [b""] * jobs),)))
     for openmetrics in (False, True):
-        cached = Family("g", "gauge", "A gauge.", parts=(parts,))
+        cached = Family(
+            "g",
+            "gauge",
+            "A gauge.",
+            parts=Parts(heads, tuple((b"g", lambda t=t: t) for t in tails)),
+        )
         pieces = list(iter_exposition([empty, cached, cached_histogram], openmetrics))
         reference = list(iter_exposition([plain, plain_histogram], openmetrics))
         assert b"".join(pieces) == b"".join(reference)
         assert len(pieces) > len(reference)  # streamed a batch of jobs at a time
+
+
+@pytest.mark.parametrize(
+    "number",
+    [0.0, -0.0, 1.0, -3.0, 0.5, 1e15, 10**15 - 1, 2.0**63, 5e-324, math.inf, -math.inf, math.nan],
+)
+def test_a_value_tail_is_the_line_the_writer_writes(number):
+    for _ in range(2):  # formatted, then from the kept tails
+        assert value_tail(number) == render_tail("n", 'a="b"', [("", 'a="b"', number)])
+
+
+def test_over_http_finished_jobs_are_rendered_once(fake, start_exporter):
+    jobs = {f"job-{i}": full_job(f"job-{i}", WS, status="completed", done=True) for i in range(3)}
+    fake.set_jobs(WS, jobs)
+    running = start_exporter(
+        config_yaml(
+            fake.base_url,
+            f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [{', '.join(jobs)}]\n",
+        )
+    )
+    first = running.get().text
+    memory = running.exporter.memory()
+    assert (memory.rendered, memory.renders) == ({(WS, f"job-{i}") for i in range(3)}, 3)
+    for _ in range(2):
+        assert _jobs_only(running.get().text) == _jobs_only(first)
+    assert running.exporter.memory().renders == 3
+
+
+def test_over_http_a_job_that_leaves_the_listing_leaves_the_cache(fake, start_exporter):
+    jobs = {f"job-{i}": full_job(f"job-{i}", WS) for i in range(3)}
+    fake.set_jobs(WS, jobs)
+    running = start_exporter(discover_yaml(fake.base_url, WS))
+    running.get()
+    assert running.exporter.memory().rendered == {(WS, f"job-{i}") for i in range(3)}
+    fake.set_jobs(WS, {k: v for k, v in jobs.items() if k != "job-1"})
+    series = running.scrape()
+    assert value(series, "convocore_crawler_up", workspace_id=WS, job_id="job-1") is None
+    assert running.exporter.memory().rendered == {(WS, "job-0"), (WS, "job-2")}
+
+
+def _jobs_only(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "job_id=" in line]
+
+
+def test_streamed_gzip_and_whole_bodies_are_the_same_text(fake, start_exporter):
+    fake.set_jobs(WS, {f"job-{i}": full_job(f"job-{i}", WS) for i in range(50)})
+    running = start_exporter(
+        config_yaml(
+            fake.base_url,
+            f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n"
+            f"    jobs: [{', '.join(f'job-{i}' for i in range(50))}]\n",
+            api="  min_refresh_interval: 1h\n",
+        )
+    )
+    running.get()  # every job fetched: the next answers are served from memory
+    bodies = []
+    for accept in ("text/plain", "application/openmetrics-text"):
+        plain = running.get(headers={"Accept": accept, "Accept-Encoding": "identity"})
+        assert plain.headers["Transfer-Encoding"] == "chunked"
+        zipped = requests.get(
+            running.url + "/metrics",
+            headers={"Accept": accept, "Accept-Encoding": "gzip"},
+            timeout=30,
+            stream=True,
+        )
+        assert zipped.headers["Transfer-Encoding"] == "chunked"
+        assert zipped.headers["Content-Encoding"] == "gzip"
+        unzipped = gzip.decompress(zipped.raw.read(decode_content=False))
+        whole = _http_1_0(running, accept)
+        bodies.append((plain.content, unzipped, whole))
+    for plain, unzipped, whole in bodies:
+        assert _stable(plain) == _stable(unzipped) == _stable(whole)
+        assert plain.count(b"convocore_crawler_up{") == 50
+
+
+def _http_1_0(running, accept: str) -> bytes:
+    host, port = running.server.server_address[:2]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(f"GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: {accept}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert f"Content-Length: {len(body)}".encode() in head
+    return body
+
+
+def _stable(body: bytes) -> bytes:
+    """The body less what moves between two scrapes: how long each took."""
+    return b"\n".join(line for line in body.split(b"\n") if b"scrape_duration_seconds " not in line)

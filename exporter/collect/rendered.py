@@ -1,9 +1,13 @@
 """Each exported job's lines, rendered once per change and reused by every scrape.
 
 As kube-state-metrics keeps each object's metrics: a job's lines of every per-job family are
-rendered (:func:`~exporter.exposition.writer.render_lines`) when what they show changes, and a
-scrape writes each family's header and then every job's cached bytes for it. What a job's
-lines show comes in four groups, each rendered again only when its own inputs change:
+rendered (:func:`~exporter.exposition.writer.render_tail`) when what they show changes, and a
+scrape writes each family's header and then every job's cached bytes for it
+(:class:`~exporter.exposition.writer.Parts`). To keep memory near the size of the data
+rather than of the text, a job keeps its label set once and per line only the tail after it
+(``} 42\n``); tails that many jobs share (``} 0\n``, ``,status="queued"} 1\n``) are one
+object. What a job's lines show comes in four groups, each rendered again only when its own
+inputs change:
 
 - ``up`` and ``error_info``: the outcome's up and reason;
 - ``last_success_timestamp_seconds``: its time (which moves at every fetch or listing);
@@ -19,14 +23,14 @@ runtimes) never see a job half updated; an entry leaves with its job
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..convocore.model import STATUSES, Job
 from ..convocore.pages import PageStats
 from ..exposition import metrics
-from ..exposition.writer import Family, Sample, render_labels, render_lines
+from ..exposition.writer import Family, Parts, Sample, render_labels, render_tail, value_tail
 
 if TYPE_CHECKING:
     from .pagereads import PageView
@@ -34,24 +38,37 @@ if TYPE_CHECKING:
 
 _EMPTY = b""
 
-# Where each family's lines sit in an entry's parts, in the order of the exposition.
-_STATE = (metrics.UP, metrics.ERROR_INFO)
-_JOB = (
-    metrics.JOB_INFO,
-    metrics.JOB_STATUS,
-    metrics.JOB_FAILURE_INFO,
-    metrics.JOB_AGENT_INFO,
-    *metrics.JOB_VALUES,
-)
-_PAGE_SLOTS = len(metrics.PAGE_VALUES) + 4  # the values, the histogram's three, the error
-_STATE_AT, _SUCCESS_AT, _JOB_AT = 0, len(_STATE), len(_STATE) + 1
-_PAGE_AT = _JOB_AT + len(_JOB)
-SLOTS = _PAGE_AT + _PAGE_SLOTS
-_NO_STATE = (_EMPTY,) * len(_STATE)
-_NO_JOB = (_EMPTY,) * len(_JOB)
-_NO_PAGES = (_EMPTY,) * _PAGE_SLOTS
+# An entry's parts hold one tail per column (a line of a family), in the exposition's order:
+# up, error_info | last_success | info, status x5, failure, agents, values x20 | page values
+# x5, the page histogram's _bucket, _gcount and _gsum, page_stats_error_info.
+_STATE_AT = 0
+_SUCCESS_AT = 2
+_JOB_AT = 3
+_JOB_COLUMNS = 3 + len(STATUSES) + len(metrics.JOB_VALUES)
+_PAGE_AT = _JOB_AT + _JOB_COLUMNS
+_PAGE_COLUMNS = len(metrics.PAGE_VALUES) + 4
+COLUMNS = _PAGE_AT + _PAGE_COLUMNS
+_NO_STATE = (_EMPTY, _EMPTY)
+_NO_JOB = (_EMPTY,) * _JOB_COLUMNS
+_NO_PAGES = (_EMPTY,) * _PAGE_COLUMNS
 _FAILURE_LABEL = metrics.JOB_FAILURE_INFO.labels[-1]
 _AGENT_LABEL = metrics.JOB_AGENT_INFO.labels[-1]
+
+# Tails many jobs share, one object each: bounded, short ones only.
+_SHARED: dict[bytes, bytes] = {}
+_SHARED_MAX = 8192
+_SHARED_LENGTH = 48
+
+
+def _shared(tail: bytes) -> bytes:
+    if len(tail) > _SHARED_LENGTH:
+        return tail
+    known = _SHARED.get(tail)
+    if known is not None:
+        return known
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[tail] = tail
+    return tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +76,16 @@ class JobLines:
     """One job's rendered lines of every per-job family, and what they were rendered from."""
 
     labels: str
-    """``workspace_id="...",job_id="..."``, shared by all of the job's series."""
+    """``workspace_id="...",job_id="..."``."""
+    head: bytes
+    """``{`` and ``labels``, shared by all of the job's lines."""
     state: tuple[bool, str | None] | None
     success: float | None
     job: Job | None
     name: str
     pages: tuple[PageStats | None, str | None] | None
     parts: tuple[bytes, ...]
-    """One per family (``b""`` for no line), in the order of :func:`families`."""
+    """One tail per column (``b""`` for no line), in the order of :func:`families`."""
 
 
 def _extra(name: str, value: str) -> str:
@@ -81,18 +100,37 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _render_state(labels: str, up: bool, reason: str | None) -> tuple[bytes, ...]:
-    error = () if reason is None else (("", labels + _extra("reason", reason), 1.0),)
+def _one(value: float | None) -> bytes:
+    """The tail of a job's one line (labels: the job's alone) with ``value``; none for None."""
+    return _EMPTY if value is None else value_tail(float(value))
+
+
+def _status_tails() -> dict[tuple[str, bool], bytes]:
+    """Each status line's tail, current or not: the same for every job."""
+    labels = 'l=""'
+    return {
+        (state, current): render_tail(
+            metrics.JOB_STATUS.name,
+            labels,
+            (("", labels + _extra("status", state), 1.0 if current else 0.0),),
+        )
+        for state in STATUSES
+        for current in (False, True)
+    }
+
+
+_STATUS_TAILS = _status_tails()
+_JOB_READS = tuple(d.read for d in metrics.JOB_VALUES)
+
+
+def _render_state(labels: str, up: bool, reason: str | None) -> tuple[bytes, bytes]:
+    error: list[Sample] = []
+    if reason is not None:
+        error.append(("", labels + _extra("reason", reason), 1.0))
     return (
-        render_lines(metrics.UP.name, (("", labels, 1.0 if up else 0.0),)),
-        render_lines(metrics.ERROR_INFO.name, error),
+        _one(1.0 if up else 0.0),
+        _shared(render_tail(metrics.ERROR_INFO.name, labels, error)),
     )
-
-
-def _render_success(labels: str, when: float | None) -> bytes:
-    if when is None:
-        return _EMPTY
-    return render_lines(metrics.LAST_SUCCESS.name, (("", labels, when),))
 
 
 def _render_job(labels: str, name: str, job: Job) -> tuple[bytes, ...]:
@@ -107,27 +145,17 @@ def _render_job(labels: str, name: str, job: Job) -> tuple[bytes, ...]:
             _text(job.use_proxy),
         ),
     )
-    status = [
-        ("", labels + _extra("status", state), 1.0 if job.status == state else 0.0)
-        for state in STATUSES
-    ]
+    parts = [render_tail(metrics.JOB_INFO.name, labels, (("", f"{labels},{info}", 1.0),))]
+    parts += (_STATUS_TAILS[state, job.status == state] for state in STATUSES)
     failure: list[Sample] = []
     if job.failure is not None:
         failure.append(("", labels + _extra(_FAILURE_LABEL, job.failure), 1.0))
+    parts.append(render_tail(metrics.JOB_FAILURE_INFO.name, labels, failure))
     agents = [("", labels + _extra(_AGENT_LABEL, agent), 1.0) for agent in job.agents]
-    parts = [
-        render_lines(metrics.JOB_INFO.name, (("", f"{labels},{info}", 1.0),)),
-        render_lines(metrics.JOB_STATUS.name, status),
-        render_lines(metrics.JOB_FAILURE_INFO.name, failure),
-        render_lines(metrics.JOB_AGENT_INFO.name, agents),
-    ]
-    for definition in metrics.JOB_VALUES:
-        value = definition.read(job)
-        parts.append(
-            _EMPTY
-            if value is None
-            else render_lines(definition.name, (("", labels, float(value)),))
-        )
+    parts.append(_shared(render_tail(metrics.JOB_AGENT_INFO.name, labels, agents)))
+    for read in _JOB_READS:
+        value = read(job)
+        parts.append(_EMPTY if value is None else value_tail(float(value)))
     return tuple(parts)
 
 
@@ -137,24 +165,20 @@ def _render_pages(labels: str, stats: PageStats | None, error: str | None) -> tu
     if stats is None:
         parts += (_EMPTY,) * (len(metrics.PAGE_VALUES) + 3)
     else:
-        for definition in metrics.PAGE_VALUES:
-            value = definition.read(stats)
-            parts.append(
-                _EMPTY
-                if value is None
-                else render_lines(definition.name, (("", labels, float(value)),))
-            )
+        parts += (_one(d.read(stats)) for d in metrics.PAGE_VALUES)
         buckets = [
             ("_bucket", labels + _extra("le", bound), float(count))
             for bound, count in stats.cumulative()
         ]
         parts += (
-            render_lines(histogram, buckets),
-            render_lines(histogram, (("_gcount", labels, float(stats.markdown_pages)),)),
-            render_lines(histogram, (("_gsum", labels, stats.markdown_chars),)),
+            _shared(render_tail(histogram, labels, buckets)),
+            value_tail(float(stats.markdown_pages)),
+            value_tail(stats.markdown_chars),
         )
-    reason = () if error is None else (("", labels + _extra("reason", error), 1.0),)
-    parts.append(render_lines(metrics.PAGE_STATS_ERROR_INFO.name, reason))
+    reason: list[Sample] = []
+    if error is not None:
+        reason.append(("", labels + _extra("reason", error), 1.0))
+    parts.append(_shared(render_tail(metrics.PAGE_STATS_ERROR_INFO.name, labels, reason)))
     return tuple(parts)
 
 
@@ -181,17 +205,17 @@ class RenderCache:
             same_job = (old.job is job or old.job == job) and (job is None or old.name == name)
             if old.state == state and old.success == success and same_job and old.pages == pages:
                 return old
-            labels = old.labels
-            parts = old.parts
+            labels, head, parts = old.labels, old.head, old.parts
         else:
             same_job = False
             labels = render_labels(metrics.JOB_LABELS, key)
-            parts = (_EMPTY,) * SLOTS
+            head = ("{" + labels).encode("utf-8")
+            parts = (_EMPTY,) * COLUMNS
         if old is None or old.state != state:
-            head = _NO_STATE if state is None else _render_state(labels, *state)
-            parts = head + parts[_SUCCESS_AT:]
+            first = _NO_STATE if state is None else _render_state(labels, *state)
+            parts = first + parts[_SUCCESS_AT:]
         if old is None or old.success != success:
-            line = _render_success(labels, success)
+            line = _one(success)
             parts = (*parts[:_SUCCESS_AT], line, *parts[_JOB_AT:])
         if not same_job:
             body = _NO_JOB if job is None else _render_job(labels, name, job)
@@ -201,7 +225,7 @@ class RenderCache:
             parts = parts[:_PAGE_AT] + tail
             # A copy: what the next scrape compares with, whatever becomes of the served one.
             pages = None if view is None else (_copy(view.stats), view.error)
-        entry = JobLines(labels, state, success, job, name, pages, parts)
+        entry = JobLines(labels, head, state, success, job, name, pages, parts)
         self.entries[key] = entry
         self.renders += 1
         return entry
@@ -226,31 +250,43 @@ def _copy(stats: PageStats | None) -> PageStats | None:
 def families(entries: list[JobLines], with_pages: bool) -> list[Family]:
     """The per-job families over ``entries`` (in the order of the exposition), each writing
     every entry's cached lines; the page families only ``with_pages``."""
+    heads = [entry.head for entry in entries]
     parts = [entry.parts for entry in entries]
 
-    def column(at: int) -> Iterator[bytes]:
-        return map(operator.itemgetter(at), parts)
+    def family(definition: metrics.MetricDef, at: int, count: int = 1) -> Family:
+        prefix = definition.name.encode()
+        columns = tuple((prefix, _column(parts, at + i)) for i in range(count))
+        return Family(
+            definition.name, definition.type, definition.help, parts=Parts(heads, columns)
+        )
 
+    at = _JOB_AT
     out = [
-        *(_family(d, column(i)) for i, d in enumerate(_STATE)),
-        _family(metrics.LAST_SUCCESS, column(_SUCCESS_AT)),
-        *(_family(d, column(_JOB_AT + i)) for i, d in enumerate(_JOB)),
+        family(metrics.UP, _STATE_AT),
+        family(metrics.ERROR_INFO, _STATE_AT + 1),
+        family(metrics.LAST_SUCCESS, _SUCCESS_AT),
+        family(metrics.JOB_INFO, at),
+        family(metrics.JOB_STATUS, at + 1, len(STATUSES)),
+        family(metrics.JOB_FAILURE_INFO, at + 1 + len(STATUSES)),
+        family(metrics.JOB_AGENT_INFO, at + 2 + len(STATUSES)),
+        *(family(d, at + 3 + len(STATUSES) + i) for i, d in enumerate(metrics.JOB_VALUES)),
     ]
     if with_pages:
-        values = len(metrics.PAGE_VALUES)
+        at = _PAGE_AT
+        out += (family(d, at + i) for i, d in enumerate(metrics.PAGE_VALUES))
+        at += len(metrics.PAGE_VALUES)
         histogram = metrics.PAGE_MARKDOWN_CHARS
-        out += [
-            *(_family(d, column(_PAGE_AT + i)) for i, d in enumerate(metrics.PAGE_VALUES)),
-            Family(
-                histogram.name,
-                histogram.type,
-                histogram.help,
-                parts=tuple(column(_PAGE_AT + values + i) for i in range(3)),
-            ),
-            _family(metrics.PAGE_STATS_ERROR_INFO, column(_PAGE_AT + values + 3)),
-        ]
+        columns = tuple(
+            ((histogram.name + suffix).encode(), _column(parts, at + i))
+            for i, suffix in enumerate(("_bucket", "_gcount", "_gsum"))
+        )
+        out.append(
+            Family(histogram.name, histogram.type, histogram.help, parts=Parts(heads, columns))
+        )
+        out.append(family(metrics.PAGE_STATS_ERROR_INFO, at + 3))
     return out
 
 
-def _family(definition: metrics.MetricDef, parts: Iterable[bytes]) -> Family:
-    return Family(definition.name, definition.type, definition.help, parts=(parts,))
+def _column(parts: list[tuple[bytes, ...]], at: int) -> Callable[[], Sequence[bytes]]:
+    """Each job's tail of column ``at``, taken when the family is written."""
+    return lambda: list(map(operator.itemgetter(at), parts))

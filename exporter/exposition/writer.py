@@ -5,9 +5,9 @@ seconds at 200,000 samples. Here a family is one of two kinds:
 
 - *plain samples* ``(suffix, labels, value)``, formatted as they are written (the exporter's
   own metrics, the per-workspace families: few samples);
-- *rendered parts*: each job's lines of the family, rendered by :func:`render_lines` when the
-  job changed and kept (see ``collect.rendered``), written as they are, so a scrape of
-  unchanged jobs formats nothing.
+- *rendered parts* (:class:`Parts`): each job's lines of the family, rendered by
+  :func:`render_tail` when the job changed and kept (see ``collect.rendered``), written as
+  they are, so a scrape of unchanged jobs formats nothing.
 
 Both kinds go through the same line formatting, so the output is the same bytes either way.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -33,6 +33,27 @@ Sample = tuple[str, str, float]
 _ZERO = "0"
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """A family's lines rendered already, job by job, kept small: a line is written as
+    ``prefix + head + tail``, where the prefix (the name) is the column's, the head (``{`` and
+    the job's label set) is the job's, shared by all its families, and only the tail (the rest:
+    ``} 42\n``, or ``,status="queued"} 0\n``, and any further lines of the job) is kept per
+    job and family, often one object shared by many jobs.
+
+    Each column is one line of the family for each job (the five ``status`` lines are five
+    columns; a gauge histogram's ``_bucket``, ``_gcount`` and ``_gsum`` lines three, which
+    the text format writes as three families and OpenMetrics job by job). A job has lines in
+    every column of its family or in none."""
+
+    heads: Sequence[bytes]
+    """Per job: ``b'{workspace_id="w",job_id="j"'``."""
+    columns: tuple[tuple[bytes, Callable[[], Sequence[bytes]]], ...]
+    """``(prefix, tails)``: the name (and suffix) that starts the column's lines, and what
+    gives, per job (in the order of ``heads``), the tail of its line: :func:`render_tail`'s
+    bytes, ``b""`` for none."""
+
+
 @dataclass(slots=True)
 class Family:
     """A metric family. For counters ``name`` ends in ``_total`` (the text format's name)."""
@@ -44,12 +65,9 @@ class Family:
     """``(suffix, rendered labels without braces, value)``: a list, or a generator that
     produces the samples only while they are written (so the samples of 10,000 jobs never
     exist all at once)."""
-    parts: tuple[Iterable[bytes], ...] = ()
-    """Rendered lines, in place of ``samples``: per job, its lines of this family (``b""``
-    for none), as :func:`render_lines` made them. One iterable for most families; a gauge
-    histogram has three (its ``_bucket``, ``_gcount`` and ``_gsum`` lines), which the text
-    format writes as three families and OpenMetrics interleaves job by job. Never a counter:
-    rendered parts are not checked again."""
+    parts: Parts | None = None
+    """Lines rendered already, in place of ``samples``. Never a counter: rendered parts are
+    not checked again."""
 
     def add(self, labels: str, value: float, suffix: str = "") -> None:
         cast("list[Sample]", self.samples).append((suffix, labels, value))
@@ -98,6 +116,13 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+_GAUGE_HISTOGRAM_IN_TEXT: tuple[tuple[str, FamilyType], ...] = (
+    ("_bucket", "histogram"),
+    ("_gcount", "gauge"),
+    ("_gsum", "gauge"),
+)
+
+
 def _text_families(families: Iterable[Family]) -> Iterator[Family]:
     """Text format 0.0.4 has no gauge histogram: as prometheus_client writes one there, its
     ``_bucket`` samples become a histogram and ``_gcount`` and ``_gsum`` gauges of their own."""
@@ -105,11 +130,12 @@ def _text_families(families: Iterable[Family]) -> Iterator[Family]:
         if family.type != "gaugehistogram":
             yield family
             continue
-        if family.parts:
-            buckets, counts, sums = family.parts
-            yield Family(family.name, "histogram", family.help, parts=(buckets,))
-            yield Family(family.name + "_gcount", "gauge", family.help, parts=(counts,))
-            yield Family(family.name + "_gsum", "gauge", family.help, parts=(sums,))
+        if family.parts is not None:
+            heads, columns = family.parts.heads, family.parts.columns
+            for suffix, kind in _GAUGE_HISTOGRAM_IN_TEXT:
+                chosen = tuple(c for c in columns if c[0] == (family.name + suffix).encode())
+                name = family.name if suffix == "_bucket" else family.name + suffix
+                yield Family(name, kind, family.help, parts=Parts(heads, chosen))
             continue
         samples = list(family.samples)
         yield Family(
@@ -152,27 +178,53 @@ def _format_lines(
             append(f"{name}{suffix} {text}\n")
 
 
-def render_lines(name: str, samples: Iterable[Sample]) -> bytes:
-    """The lines of ``samples`` of the (non-counter) family ``name``, as the exposition
-    writes them: what a family's rendered ``parts`` hold."""
+def render_tail(name: str, labels: str, samples: Sequence[Sample]) -> bytes:
+    """The lines of ``samples`` of the (non-counter) family ``name`` as the exposition writes
+    them, less the first line's ``name``, suffix, ``{`` and ``labels`` (the job's label set,
+    with which every sample's labels start): a :class:`Parts` tail. ``b""`` for no samples."""
+    if not samples:
+        return b""
     out: list[str] = []
     _format_lines(name, samples, False, out.append)
-    return "".join(out).encode("utf-8")
+    text = "".join(out)
+    head = f"{name}{samples[0][0]}{{{labels}"
+    if not text.startswith(head):
+        raise ValueError(f"metric family {name!r}: a sample without the labels {labels}")
+    return text[len(head) :].encode("utf-8")
 
 
-def _joined_parts(parts: tuple[Iterable[bytes], ...]) -> Iterator[bytes]:
-    """The parts in order (with several iterables, job by job), joined a batch of jobs at a
-    time; empty pieces are not yielded."""
-    if len(parts) == 1:
-        source: Iterator[bytes] = iter(parts[0])
-    else:
-        source = itertools.chain.from_iterable(zip(*parts, strict=True))
-    batch = len(parts) * PARTS_PER_PIECE
-    while True:
-        chunk = list(itertools.islice(source, batch))
-        if not chunk:
-            return
-        piece = b"".join(chunk)
+_VALUE_TAILS: dict[float, bytes] = {}
+_VALUE_TAILS_MAX = 4096
+
+
+def value_tail(value: float) -> bytes:
+    """``} <value>\n``: :func:`render_tail` of one sample whose labels are exactly the job's,
+    without formatting again a value met before (a few thousand are kept)."""
+    tail = _VALUE_TAILS.get(value)  # never holds 0: 0.0 and -0.0 are one key
+    if tail is not None:
+        return tail
+    if value == 0:
+        return b"} -0\n" if math.copysign(1.0, value) < 0 else b"} 0\n"
+    tail = f"}} {format_value(value)}\n".encode()
+    if len(_VALUE_TAILS) < _VALUE_TAILS_MAX and not math.isnan(value):
+        _VALUE_TAILS[value] = tail
+    return tail
+
+
+def _joined_parts(parts: Parts) -> Iterator[bytes]:
+    """The lines of ``parts``, a batch of :data:`PARTS_PER_PIECE` jobs at a time, joined
+    without a Python step per line; empty pieces are not yielded."""
+    heads = parts.heads
+    columns = [(prefix, tails()) for prefix, tails in parts.columns]
+    first = columns[0][1]
+    for start in range(0, len(heads), PARTS_PER_PIECE):
+        stop = start + PARTS_PER_PIECE
+        batch = heads[start:stop]
+        fields: list[Iterable[bytes]] = []
+        for prefix, tails in columns:
+            fields += (itertools.repeat(prefix), batch, tails[start:stop])
+        rows = itertools.compress(zip(*fields, strict=False), first[start:stop])
+        piece = b"".join(itertools.chain.from_iterable(rows))
         if piece:
             yield piece
 
@@ -209,7 +261,7 @@ def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[b
             f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
             f"# TYPE {meta_name} {shown_kind}\n"
         )
-        if family.parts:
+        if family.parts is not None:
             if kind == "counter":
                 raise ValueError(f"metric family {name!r}: a counter is written from samples")
             pieces = _joined_parts(family.parts)
