@@ -1166,6 +1166,126 @@ def case_7(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def timed_scrape(url: str, gzipped: bool = False) -> tuple[float, int, str]:
+    """One GET /metrics: (wall seconds, bytes on the wire, text when not gzipped)."""
+    started = time.perf_counter()
+    response = requests.get(
+        url + "/metrics",
+        headers={
+            "X-Prometheus-Scrape-Timeout-Seconds": "600",
+            "Accept-Encoding": "gzip" if gzipped else "identity",
+        },
+        timeout=900,
+        stream=True,
+    )
+    raw = response.raw.read(decode_content=False)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, len(raw), "" if gzipped else raw.decode()
+
+
+def listed_everything(url: str, limit: float = 900) -> str:
+    """Scrapes until discovery's first listing is complete; the last body."""
+    started = time.monotonic()
+    while True:
+        _, _, body = timed_scrape(url)
+        if "listing_in_progress" not in body or time.monotonic() - started > limit:
+            return body
+        time.sleep(1)
+
+
+def alternate(urls: dict[str, str], repeats: int) -> dict[str, list[float]]:
+    """``repeats`` scrapes of each exporter, taking turns (before, after, before, ...), so a
+    machine that slows down or speeds up weighs on both alike."""
+    times: dict[str, list[float]] = {side: [] for side in urls}
+    for _ in range(repeats):
+        for side, url in urls.items():
+            times[side].append(timed_scrape(url)[0])
+    return times
+
+
+def case_14(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """The render cache: the code of ``--before`` and this code, each as its own process, in
+    the same run, scraped in turns. (a) explicit jobs served from memory (as case 5); (b) a
+    long discovered history with every listed job exported."""
+    rows: list[Row] = []
+    source = source_tree(args.before)
+    n = args.render_jobs
+    fake.configure(args.big_latency, {"ws-big": {"jobs": n, "finished": args.finished}})
+    text = config_yaml(
+        fake.base_url, concurrency=args.concurrency, min_refresh="1h", workspaces={"ws-big": n}
+    )
+    with (
+        exporter_process(text, source=source) as (_, before_url),
+        exporter_process(text) as (_, after_url),
+    ):
+        urls = {"before": before_url, "after": after_url}
+        bad = "; ".join(filter(None, (validity(timed_scrape(u)[2], n) for u in urls.values())))
+        times = alternate(urls, args.repeats)
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
+    ratio = after / before
+    rows.append(
+        Row(
+            f"14a. /metrics, {n} jobs from memory, --before {args.before} vs now, in turns",
+            f"{ratio:.2f}x: median {after:.3f} s vs {before:.3f} s of {args.repeats} each",
+            "<= 0.35x",
+            ratio <= 0.35 and not bad,
+            bad,
+        )
+    )
+    huge = args.render_huge_jobs
+    spec = {"jobs": huge, "finished": 0.95, "age": 30 * 86_400.0}
+    fake.configure(args.latency, {"ws-huge": spec})
+    # Every listed job exported: today's default of include_finished_for. At the merge with the
+    # totals change (default 7d), the coordinator adds `include_finished_for: forever` to the
+    # "after" config alone (the "before" code knows no such spelling).
+    texts = {
+        side: config_yaml(
+            fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-huge": None}
+        )
+        for side in ("before", "after")
+    }
+    with (
+        exporter_process(texts["before"], source=source) as (before_proc, before_url),
+        exporter_process(texts["after"]) as (after_proc, after_url),
+    ):
+        procs = {"before": before_proc, "after": after_proc}
+        urls = {"before": before_url, "after": after_url}
+        bad = "; ".join(filter(None, (validity(listed_everything(u), huge) for u in urls.values())))
+        times = alternate(urls, args.repeats)
+        zipped = {side: timed_scrape(url, gzipped=True)[:2] for side, url in urls.items()}
+        plain = {side: timed_scrape(url)[1] for side, url in urls.items()}
+        status = {side: proc_status(proc.pid) for side, proc in procs.items()}
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
+    ratio = after / before
+    rss = {side: status[side]["VmRSS"] / 1024 for side in status}
+    peak = {side: status[side]["VmHWM"] / 1024 for side in status}
+    rows.append(
+        Row(
+            f"14b. /metrics, {huge} listed jobs all exported, in turns",
+            f"{ratio:.2f}x: median {after:.2f} s vs {before:.2f} s of {args.repeats} each; "
+            f"RSS {rss['after']:.0f} MB vs {rss['before']:.0f} MB (peak {peak['after']:.0f} vs "
+            f"{peak['before']:.0f})",
+            "<= 0.35x; RSS not above before",
+            ratio <= 0.35 and rss["after"] <= rss["before"] and not bad,
+            bad,
+        )
+    )
+    rows.append(
+        Row(
+            "14b. ... with gzip",
+            "; ".join(
+                f"{side} {zipped[side][0]:.2f} s, {zipped[side][1] / 1e6:.1f} MB "
+                f"of {plain[side] / 1e6:.1f} MB"
+                for side in ("after", "before")
+            ),
+            "(quoted)",
+            True,
+        )
+    )
+    return rows
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -1210,7 +1330,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated case numbers"
+        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,14", help="comma-separated case numbers"
     )
     parser.add_argument(
         "--before",
@@ -1221,6 +1341,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-jobs", type=int, default=20_000, help="jobs in case 11")
     parser.add_argument("--history-active", type=int, default=1000, help="active jobs, case 11")
     parser.add_argument("--huge-jobs", type=int, default=100_000, help="jobs in case 12")
+    parser.add_argument("--render-jobs", type=int, default=10_000, help="explicit jobs in case 14a")
+    parser.add_argument(
+        "--render-huge-jobs", type=int, default=100_000, help="listed jobs in case 14b"
+    )
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -1284,6 +1408,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_11(args, fake)
         if 12 in wanted:
             rows += case_12(args, fake)
+        if 14 in wanted:
+            rows += case_14(args, fake)
     finally:
         fake.close()
     print(table(rows))

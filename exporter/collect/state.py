@@ -113,10 +113,11 @@ class Target:
     job_id: str
     name: str = ""
     explicit: bool = True
+    key: Key = field(init=False, repr=False, compare=False)
+    """``(workspace_id, job_id)``: made once, as a scrape asks it of every job several times."""
 
-    @property
-    def key(self) -> Key:
-        return (self.workspace.id, self.job_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.workspace.id, self.job_id))
 
 
 @dataclass(slots=True)
