@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import math
 import socket
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,56 @@ def _http_1_0(running, accept: str) -> bytes:
 def _stable(body: bytes) -> bytes:
     """The body less what moves between two scrapes: how long each took."""
     return b"\n".join(line for line in body.split(b"\n") if b"scrape_duration_seconds " not in line)
+
+
+@pytest.mark.slow
+def test_the_cache_holds_about_a_kilobyte_a_job_and_lets_go_of_jobs_that_leave():
+    """Measured with tracemalloc: 5,000 jobs, each with its own timestamps, URL and failure
+    text. A job with every field set writes about
+    2.5 KB of text: the cache holds less than half of it (bench case 14 measures RSS)."""
+    config = parse_config(
+        "api:\n  base_url: http://127.0.0.1:9/v3\nworkspaces:\n  - id: ws-m\n    token: ${T}\n"
+        "    jobs: [" + ", ".join(f"job-{i:05d}" for i in range(5000)) + "]\n",
+        "<memory>",
+        {"T": "secret-not-shown"},
+    )
+    rt = Runtime(config, OwnMetrics())
+    try:
+        targets = list(rt.explicit.values())
+        outcomes = {
+            t.key: Outcome(
+                True,
+                None,
+                Job(
+                    "failed" if i % 10 == 0 else "completed",
+                    done=True,
+                    scraped_pages=40 + i % 200,
+                    estimated_credits=250.0,
+                    created_timestamp=1796040000.0 + i,
+                    updated_timestamp=1796050000.5 + i,
+                    primary_url=f"https://site-{i}.example.com",
+                    failure=f"blocked at page {i}" if i % 10 == 0 else None,
+                    agents=(f"agent-{i % 50}",),
+                ),
+                1796060000.25 + i,
+            )
+            for i, t in enumerate(targets)
+        }
+        tracemalloc.start()
+        try:
+            job_families(rt, targets, outcomes)
+            held = tracemalloc.get_traced_memory()[0]
+            text = sum(
+                len(piece)
+                for piece in iter_exposition(job_families(rt, targets, outcomes), openmetrics=False)
+            )
+            rt.rendered.keep_only(set())
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert rt.rendered.renders == 5000
+        assert held / 5000 < 1024, (held, text)
+        # What stays: the values many jobs share (bounded) and CPython's free lists.
+        assert after < 0.05 * held, (after, held)
+    finally:
+        rt.close()

@@ -75,10 +75,8 @@ def _shared(tail: bytes) -> bytes:
 class JobLines:
     """One job's rendered lines of every per-job family, and what they were rendered from."""
 
-    labels: str
-    """``workspace_id="...",job_id="..."``."""
     head: bytes
-    """``{`` and ``labels``, shared by all of the job's lines."""
+    """``{`` and the job's label set, shared by all of its lines."""
     state: tuple[bool, str | None] | None
     success: float | None
     job: Job | None
@@ -120,6 +118,10 @@ def _status_tails() -> dict[tuple[str, bool], bytes]:
 
 
 _STATUS_TAILS = _status_tails()
+# One object for each outcome state (up, or down and why), not one per job.
+_STATES: dict[tuple[bool, str | None], tuple[bool, str | None]] = {
+    state: state for state in [(True, None), (False, None)] + [(False, r) for r in metrics.REASONS]
+}
 _JOB_READS = tuple(d.read for d in metrics.JOB_VALUES)
 
 
@@ -196,7 +198,10 @@ class RenderCache:
         show changed, else rendered again (only the groups that changed)."""
         key = target.key
         old = self.entries.get(key)
-        state = None if outcome is None else (outcome.up, outcome.reason)
+        state = None
+        if outcome is not None:
+            state = (outcome.up, outcome.reason)
+            state = _STATES.get(state, state)
         success = None if outcome is None else outcome.last_success
         job = None if outcome is None else outcome.job
         name = target.name
@@ -205,12 +210,14 @@ class RenderCache:
             same_job = (old.job is job or old.job == job) and (job is None or old.name == name)
             if old.state == state and old.success == success and same_job and old.pages == pages:
                 return old
-            labels, head, parts = old.labels, old.head, old.parts
+            head, parts = old.head, old.parts
         else:
             same_job = False
-            labels = render_labels(metrics.JOB_LABELS, key)
-            head = ("{" + labels).encode("utf-8")
             parts = (_EMPTY,) * COLUMNS
+        # Not kept (memory): rendered again, at a change only.
+        labels = render_labels(metrics.JOB_LABELS, key)
+        if old is None:
+            head = ("{" + labels).encode("utf-8")
         if old is None or old.state != state:
             first = _NO_STATE if state is None else _render_state(labels, *state)
             parts = first + parts[_SUCCESS_AT:]
@@ -225,16 +232,18 @@ class RenderCache:
             parts = parts[:_PAGE_AT] + tail
             # A copy: what the next scrape compares with, whatever becomes of the served one.
             pages = None if view is None else (_copy(view.stats), view.error)
-        entry = JobLines(labels, head, state, success, job, name, pages, parts)
+        entry = JobLines(head, state, success, job, name, pages, parts)
         self.entries[key] = entry
         self.renders += 1
         return entry
 
     def keep_only(self, keep: set[Key]) -> None:
-        """Drop the lines of the jobs no longer exported."""
-        for key in list(self.entries):
-            if key not in keep:
-                self.entries.pop(key, None)
+        """Drop the lines of the jobs no longer exported. The dict is built anew (a dict
+        never shrinks): a scrape rendering meanwhile may lose its entry to the old one, and
+        renders it again next time."""
+        entries = self.entries
+        if any(key not in keep for key in list(entries)):
+            self.entries = {k: v for k, v in list(entries.items()) if k in keep}
 
     def copy(self, workspaces: Iterable[str]) -> RenderCache:
         """The entries of ``workspaces``, for a reloaded config's runtime (entries are

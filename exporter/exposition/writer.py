@@ -198,15 +198,18 @@ _VALUE_TAILS_MAX = 4096
 
 
 def value_tail(value: float) -> bytes:
-    """``} <value>\n``: :func:`render_tail` of one sample whose labels are exactly the job's,
-    without formatting again a value met before (a few thousand are kept)."""
+    """``} <value>\n``: :func:`render_tail` of one sample whose labels are exactly the job's.
+    Small whole numbers (counts, flags: the values many jobs share) are formatted once and
+    the one object kept (a few thousand at most); timestamps and the like are not."""
+    if type(value) is not float:
+        value = float(value)
     tail = _VALUE_TAILS.get(value)  # never holds 0: 0.0 and -0.0 are one key
     if tail is not None:
         return tail
     if value == 0:
         return b"} -0\n" if math.copysign(1.0, value) < 0 else b"} 0\n"
     tail = f"}} {format_value(value)}\n".encode()
-    if len(_VALUE_TAILS) < _VALUE_TAILS_MAX and not math.isnan(value):
+    if len(_VALUE_TAILS) < _VALUE_TAILS_MAX and -1e6 < value < 1e6 and value.is_integer():
         _VALUE_TAILS[value] = tail
     return tail
 
