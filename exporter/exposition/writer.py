@@ -219,6 +219,8 @@ def _joined_parts(parts: Parts) -> Iterator[bytes]:
     without a Python step per line; empty pieces are not yielded."""
     heads = parts.heads
     columns = [(prefix, tails()) for prefix, tails in parts.columns]
+    if not columns:
+        return
     first = columns[0][1]
     for start in range(0, len(heads), PARTS_PER_PIECE):
         stop = start + PARTS_PER_PIECE
