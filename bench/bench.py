@@ -1236,12 +1236,15 @@ def case_14(args: argparse.Namespace, fake: Fake) -> list[Row]:
     huge = args.render_huge_jobs
     spec = {"jobs": huge, "finished": 0.95, "age": 30 * 86_400.0}
     fake.configure(args.latency, {"ws-huge": spec})
-    # Every listed job exported: today's default of include_finished_for. At the merge with the
-    # totals change (default 7d), the coordinator adds `include_finished_for: forever` to the
-    # "after" config alone (the "before" code knows no such spelling).
+    # Every listed job exported: the default of include_finished_for in both codes today.
+    discovery = {"before": "", "after": ""}  # MERGE: "after": "include_finished_for: forever"
     texts = {
         side: config_yaml(
-            fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-huge": None}
+            fake.base_url,
+            concurrency=16,
+            min_refresh="10s",
+            workspaces={"ws-huge": None},
+            discovery=discovery[side],
         )
         for side in ("before", "after")
     }
