@@ -1201,6 +1201,135 @@ def case_7(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def timed_scrape(url: str, gzipped: bool = False) -> tuple[float, int, bytes]:
+    """One GET /metrics: (wall seconds, bytes on the wire, the body as sent). The client does
+    no more than read the body, so that its own work weighs little on either side."""
+    started = time.perf_counter()
+    response = requests.get(
+        url + "/metrics",
+        headers={
+            "X-Prometheus-Scrape-Timeout-Seconds": "600",
+            "Accept-Encoding": "gzip" if gzipped else "identity",
+        },
+        timeout=900,
+        stream=True,
+    )
+    raw = response.raw.read(decode_content=False)
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return elapsed, len(raw), raw
+
+
+def listed_everything(url: str, limit: float = 900) -> str:
+    """Scrapes until discovery's first listing is complete; the last body."""
+    started = time.monotonic()
+    while True:
+        body = timed_scrape(url)[2].decode()
+        if "listing_in_progress" not in body or time.monotonic() - started > limit:
+            return body
+        time.sleep(1)
+
+
+def alternate(
+    urls: dict[str, str], repeats: int, gzipped: bool = False
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """``repeats`` scrapes of each exporter, taking turns (before, after, before, ...), so a
+    machine that slows down or speeds up weighs on both alike; the times, and the bytes each
+    sent the last time."""
+    times: dict[str, list[float]] = {side: [] for side in urls}
+    sizes: dict[str, int] = {}
+    for _ in range(repeats):
+        for side, url in urls.items():
+            seconds, sizes[side], _ = timed_scrape(url, gzipped)
+            times[side].append(seconds)
+    return times, sizes
+
+
+def case_14(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """The render cache: the code of ``--before`` and this code, each as its own process, in
+    the same run, scraped in turns. (a) explicit jobs served from memory (as case 5); (b) a
+    long discovered history with every listed job exported."""
+    rows: list[Row] = []
+    source = source_tree(args.before)
+    n = args.render_jobs
+    fake.configure(args.big_latency, {"ws-big": {"jobs": n, "finished": args.finished}})
+    text = config_yaml(
+        fake.base_url, concurrency=args.concurrency, min_refresh="1h", workspaces={"ws-big": n}
+    )
+    with (
+        exporter_process(text, source=source) as (_, before_url),
+        exporter_process(text) as (_, after_url),
+    ):
+        urls = {"before": before_url, "after": after_url}
+        bodies = [timed_scrape(u)[2].decode() for u in urls.values()]
+        bad = "; ".join(filter(None, (validity(body, n) for body in bodies)))
+        times, _ = alternate(urls, args.repeats)
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
+    ratio = after / before
+    rows.append(
+        Row(
+            f"14a. /metrics, {n} jobs from memory, --before {args.before} vs now, in turns",
+            f"{ratio:.2f}x: median {after:.3f} s vs {before:.3f} s of {args.repeats} each",
+            "<= 0.35x",
+            ratio <= 0.35 and not bad,
+            bad,
+        )
+    )
+    huge = args.render_huge_jobs
+    spec = {"jobs": huge, "finished": 0.95, "age": 30 * 86_400.0}
+    fake.configure(args.latency, {"ws-huge": spec})
+    # Every listed job exported: the default of include_finished_for in both codes today.
+    discovery = {"before": "", "after": ""}  # MERGE: "after": "include_finished_for: forever"
+    texts = {
+        side: config_yaml(
+            fake.base_url,
+            concurrency=16,
+            min_refresh="10s",
+            workspaces={"ws-huge": None},
+            discovery=discovery[side],
+        )
+        for side in ("before", "after")
+    }
+    with (
+        exporter_process(texts["before"], source=source) as (before_proc, before_url),
+        exporter_process(texts["after"]) as (after_proc, after_url),
+    ):
+        procs = {"before": before_proc, "after": after_proc}
+        urls = {"before": before_url, "after": after_url}
+        bad = "; ".join(filter(None, (validity(listed_everything(u), huge) for u in urls.values())))
+        times, plain = alternate(urls, args.repeats)
+        zipped, zipped_sizes = alternate(urls, args.repeats, gzipped=True)
+        status = {side: proc_status(proc.pid) for side, proc in procs.items()}
+    before, after = statistics.median(times["before"]), statistics.median(times["after"])
+    ratio = after / before
+    rss = {side: status[side]["VmRSS"] / 1024 for side in status}
+    peak = {side: status[side]["VmHWM"] / 1024 for side in status}
+    rows.append(
+        Row(
+            f"14b. /metrics, {huge} listed jobs all exported, in turns",
+            f"{ratio:.2f}x: median {after:.2f} s vs {before:.2f} s of {args.repeats} each; "
+            f"RSS {rss['after']:.0f} MB vs {rss['before']:.0f} MB (peak {peak['after']:.0f} vs "
+            f"{peak['before']:.0f})",
+            "<= 0.35x; RSS not above before",
+            ratio <= 0.35 and rss["after"] <= rss["before"] and not bad,
+            bad,
+        )
+    )
+    rows.append(
+        Row(
+            "14b. ... with gzip",
+            "; ".join(
+                f"{side} median {statistics.median(zipped[side]):.2f} s, "
+                f"{zipped_sizes[side] / 1e6:.1f} MB of {plain[side] / 1e6:.1f} MB"
+                for side in ("after", "before")
+            ),
+            "(quoted)",
+            True,
+        )
+    )
+    return rows
+
+
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -1345,7 +1474,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,15", help="comma-separated case numbers"
+        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,14,15", help="comma-separated case numbers"
     )
     parser.add_argument(
         "--before",
@@ -1356,6 +1485,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--history-jobs", type=int, default=20_000, help="jobs in case 11")
     parser.add_argument("--history-active", type=int, default=1000, help="active jobs, case 11")
     parser.add_argument("--huge-jobs", type=int, default=100_000, help="jobs in case 12")
+    parser.add_argument("--render-jobs", type=int, default=10_000, help="explicit jobs in case 14a")
+    parser.add_argument(
+        "--render-huge-jobs", type=int, default=100_000, help="listed jobs in case 14b"
+    )
     parser.add_argument("--jobs", type=int, default=1000, help="jobs in cases 1-4")
     parser.add_argument(
         "--latency", type=float, default=0.05, help="upstream latency in cases 1-4 (seconds)"
@@ -1426,6 +1559,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_11(args, fake)
         if 12 in wanted:
             rows += case_12(args, fake)
+        if 14 in wanted:
+            rows += case_14(args, fake)
         if 15 in wanted:
             rows += case_15(args, fake)
     finally:

@@ -48,6 +48,11 @@ class MemoryView:
     listed_jobs: dict[str, int]
     """Per discovering workspace, the jobs whose whole listed data is kept (not those past
     ``include_finished_for``, of which only a tally is kept)."""
+    rendered: frozenset[Key] = frozenset()
+    """The jobs whose rendered lines are kept (see ``collect.rendered``)."""
+    renders: int = 0
+    """How many times a job's lines were rendered (new or changed) since the config in force
+    was loaded."""
 
 
 class Exporter:
@@ -198,4 +203,6 @@ class Exporter:
                 frozenset(rt.pages),
                 len(rt.inflight) + discovery.in_flight(rt),
                 {ws_id: len(snapshot.jobs) for ws_id, snapshot in listed.items()},
+                frozenset(rt.rendered.entries),
+                rt.rendered.renders,
             )

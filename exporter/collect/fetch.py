@@ -228,8 +228,7 @@ def forget_others(rt: Runtime, keep: set[Key]) -> None:
     with rt.lock:
         for key in [k for k in rt.states if k not in keep]:
             del rt.states[key]
-            rt.labels.pop(key, None)
-            rt.data_labels.pop(key, None)
         for key in [k for k in rt.pages if k not in keep]:
             del rt.pages[key]
             rt.truncated.get(key[0], set()).discard(key[1])
+    rt.rendered.keep_only(keep)

@@ -12,18 +12,17 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..config import Config, Workspace
 from ..convocore.api import ConvocoreClient, Position
 from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
-from ..exposition import metrics
-from ..exposition.writer import Sample, render_labels
 from .backoff import Backoff
 from .discovery import ListingSlots, Snapshot, WorkspaceDiscovery
 from .own import OwnMetrics
+from .rendered import RenderCache
 
 Key = tuple[str, str]
 
@@ -37,17 +36,6 @@ class JobState:
     last_success: float | None = None  # wall-clock time of the last good fetch
     detailed: bool = False  # from get-job (has the URL-array lengths), not only a list item
     down_reason: str | None = None  # outcome of the last scrape, for logging transitions
-
-
-@dataclass(frozen=True, slots=True)
-class DataLabels:
-    """The samples of a job's series that come from its data (its failure text, its agents),
-    their labels rendered with the job's ``workspace_id``/``job_id`` once per parsed
-    :class:`Job` rather than on every scrape."""
-
-    job: Job
-    failure: tuple[Sample, ...]  # none, or the one of convocore_crawler_job_failure_info
-    agents: tuple[Sample, ...]  # one of convocore_crawler_job_agent_info per agent
 
 
 @dataclass(slots=True)
@@ -93,10 +81,11 @@ class Target:
     job_id: str
     name: str = ""
     explicit: bool = True
+    key: Key = field(init=False, repr=False, compare=False)
+    """``(workspace_id, job_id)``: made once, as a scrape asks it of every job several times."""
 
-    @property
-    def key(self) -> Key:
-        return (self.workspace.id, self.job_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.workspace.id, self.job_id))
 
 
 @dataclass(slots=True)
@@ -146,8 +135,8 @@ class Runtime:
         # Fetch keys whose last fetch timed out in flight, with its reason: scrapes do not
         # wait for them again until one answers (see collect.pipeline).
         self.overdue: dict[object, str] = {}
-        self.labels: dict[Key, str] = {}
-        self.data_labels: dict[Key, DataLabels] = {}
+        # Each exported job's lines, rendered when it last changed (see collect.rendered).
+        self.rendered = RenderCache()
         # Replaced in every text taken from the API (longest first: see model.redact).
         self.secrets: tuple[str, ...] = tuple(
             sorted(
@@ -197,6 +186,7 @@ class Runtime:
             self.overdue = {k: v for k, v in old.overdue.items() if _workspace_of(k) in kept}
             self.pages = {k: replace(v) for k, v in old.pages.items() if k[0] in same_cap}
             self.truncated = {k: set(v) for k, v in old.truncated.items() if k in same_cap}
+            self.rendered = old.rendered.copy(self.workspaces)
 
     def snapshot(self, workspace_id: str) -> Snapshot | None:
         """The workspace's last good listing as its discovery published it; None without
@@ -211,14 +201,6 @@ class Runtime:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.walkers.shutdown(wait=False, cancel_futures=True)
         self.client.close(abort=abort)
-
-    def job_labels(self, key: Key) -> str:
-        """The rendered ``workspace_id``/``job_id`` label pair, shared by all of a job's series."""
-        text = self.labels.get(key)
-        if text is None:
-            text = render_labels(metrics.JOB_LABELS, key)
-            self.labels[key] = text
-        return text
 
 
 def _workspace_of(key: object) -> object:

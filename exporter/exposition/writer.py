@@ -1,16 +1,22 @@
 """A fast writer of the Prometheus text format 0.0.4 and OpenMetrics 1.0.0.
 
 prometheus-client's writers format every sample through generic objects, which costs
-seconds at 200,000 samples. Here a family holds its samples as ``(suffix, labels, value)``
-with the label set rendered once per job and reused across families, so writing is one
-string join.
+seconds at 200,000 samples. Here a family is one of two kinds:
+
+- *plain samples* ``(suffix, labels, value)``, formatted as they are written (the exporter's
+  own metrics, the per-workspace families: few samples);
+- *rendered parts* (:class:`Parts`): each job's lines of the family, rendered by
+  :func:`render_tail` when the job changed and kept (see ``collect.rendered``), written as
+  they are, so a scrape of unchanged jobs formats nothing.
+
+Both kinds go through the same line formatting, so the output is the same bytes either way.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -27,6 +33,27 @@ Sample = tuple[str, str, float]
 _ZERO = "0"
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """A family's lines rendered already, job by job, kept small: a line is written as
+    ``prefix + head + tail``, where the prefix (the name) is the column's, the head (``{`` and
+    the job's label set) is the job's, shared by all its families, and only the tail (the rest:
+    ``} 42\n``, or ``,status="queued"} 0\n``, and any further lines of the job) is kept per
+    job and family, often one object shared by many jobs.
+
+    Each column is one line of the family for each job (the five ``status`` lines are five
+    columns; a gauge histogram's ``_bucket``, ``_gcount`` and ``_gsum`` lines three, which
+    the text format writes as three families and OpenMetrics job by job). A job has lines in
+    every column of its family or in none."""
+
+    heads: Sequence[bytes]
+    """Per job: ``b'{workspace_id="w",job_id="j"'``."""
+    columns: tuple[tuple[bytes, Callable[[], Sequence[bytes]]], ...]
+    """``(prefix, tails)``: the name (and suffix) that starts the column's lines, and what
+    gives, per job (in the order of ``heads``), the tail of its line: :func:`render_tail`'s
+    bytes, ``b""`` for none."""
+
+
 @dataclass(slots=True)
 class Family:
     """A metric family. For counters ``name`` ends in ``_total`` (the text format's name)."""
@@ -38,6 +65,9 @@ class Family:
     """``(suffix, rendered labels without braces, value)``: a list, or a generator that
     produces the samples only while they are written (so the samples of 10,000 jobs never
     exist all at once)."""
+    parts: Parts | None = None
+    """Lines rendered already, in place of ``samples``. Never a counter: rendered parts are
+    not checked again."""
 
     def add(self, labels: str, value: float, suffix: str = "") -> None:
         cast("list[Sample]", self.samples).append((suffix, labels, value))
@@ -86,12 +116,26 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
+_GAUGE_HISTOGRAM_IN_TEXT: tuple[tuple[str, FamilyType], ...] = (
+    ("_bucket", "histogram"),
+    ("_gcount", "gauge"),
+    ("_gsum", "gauge"),
+)
+
+
 def _text_families(families: Iterable[Family]) -> Iterator[Family]:
     """Text format 0.0.4 has no gauge histogram: as prometheus_client writes one there, its
     ``_bucket`` samples become a histogram and ``_gcount`` and ``_gsum`` gauges of their own."""
     for family in families:
         if family.type != "gaugehistogram":
             yield family
+            continue
+        if family.parts is not None:
+            heads, columns = family.parts.heads, family.parts.columns
+            for suffix, kind in _GAUGE_HISTOGRAM_IN_TEXT:
+                chosen = tuple(c for c in columns if c[0] == (family.name + suffix).encode())
+                name = family.name if suffix == "_bucket" else family.name + suffix
+                yield Family(name, kind, family.help, parts=Parts(heads, chosen))
             continue
         samples = list(family.samples)
         yield Family(
@@ -102,11 +146,100 @@ def _text_families(families: Iterable[Family]) -> Iterator[Family]:
             yield Family(family.name + suffix, "gauge", family.help, picked)
 
 
+PARTS_PER_PIECE = 2048
+"""Jobs' parts joined into one piece of a streamed exposition (a few hundred KB)."""
+
+
+def _format_lines(
+    name: str, samples: Iterable[Sample], counter: bool, append: Callable[[str], object]
+) -> None:
+    """Each sample's line, the one formatting of both kinds of family and both formats.
+
+    A counter sample that is NaN or negative raises :class:`ValueError` naming it."""
+    # 0.0 and -0.0 are one key here: a zero found is checked for its sign.
+    cache: dict[float, str] = {0.0: _ZERO}
+    for suffix, labels, value in samples:
+        if counter and not value >= 0:
+            shown = f"{name}{suffix}{{{labels}}}" if labels else f"{name}{suffix}"
+            raise ValueError(
+                f"metric family {name!r}: counter sample {shown} is "
+                f"{format_value(value)}; a counter is a number >= 0"
+            )
+        text = cache.get(value)
+        if text is None:
+            text = format_value(value)
+            if len(cache) < 64:
+                cache[value] = text
+        elif text is _ZERO and math.copysign(1.0, value) < 0:
+            text = "-0"
+        if labels:
+            append(f"{name}{suffix}{{{labels}}} {text}\n")
+        else:
+            append(f"{name}{suffix} {text}\n")
+
+
+def render_tail(name: str, labels: str, samples: Sequence[Sample]) -> bytes:
+    """The lines of ``samples`` of the (non-counter) family ``name`` as the exposition writes
+    them, less the first line's ``name``, suffix, ``{`` and ``labels`` (the job's label set,
+    with which every sample's labels start): a :class:`Parts` tail. ``b""`` for no samples."""
+    if not samples:
+        return b""
+    out: list[str] = []
+    _format_lines(name, samples, False, out.append)
+    text = "".join(out)
+    head = f"{name}{samples[0][0]}{{{labels}"
+    if not text.startswith(head):
+        raise ValueError(f"metric family {name!r}: a sample without the labels {labels}")
+    return text[len(head) :].encode("utf-8")
+
+
+_VALUE_TAILS: dict[float, bytes] = {}
+_VALUE_TAILS_MAX = 4096
+
+
+def value_tail(value: float) -> bytes:
+    """``} <value>\n``: :func:`render_tail` of one sample whose labels are exactly the job's.
+    Small whole numbers (counts, flags: the values many jobs share) are formatted once and
+    the one object kept (a few thousand at most); timestamps and the like are not."""
+    if type(value) is not float:
+        value = float(value)
+    tail = _VALUE_TAILS.get(value)  # never holds 0: 0.0 and -0.0 are one key
+    if tail is not None:
+        return tail
+    if value == 0:
+        return b"} -0\n" if math.copysign(1.0, value) < 0 else b"} 0\n"
+    tail = f"}} {format_value(value)}\n".encode()
+    if len(_VALUE_TAILS) < _VALUE_TAILS_MAX and -1e6 < value < 1e6 and value.is_integer():
+        _VALUE_TAILS[value] = tail
+    return tail
+
+
+def _joined_parts(parts: Parts) -> Iterator[bytes]:
+    """The lines of ``parts``, a batch of :data:`PARTS_PER_PIECE` jobs at a time, joined
+    without a Python step per line; empty pieces are not yielded."""
+    heads = parts.heads
+    columns = [(prefix, tails()) for prefix, tails in parts.columns]
+    if not columns:
+        return
+    first = columns[0][1]
+    for start in range(0, len(heads), PARTS_PER_PIECE):
+        stop = start + PARTS_PER_PIECE
+        batch = heads[start:stop]
+        fields: list[Iterable[bytes]] = []
+        for prefix, tails in columns:
+            fields += (itertools.repeat(prefix), batch, tails[start:stop])
+        rows = itertools.compress(zip(*fields, strict=False), first[start:stop])
+        piece = b"".join(itertools.chain.from_iterable(rows))
+        if piece:
+            yield piece
+
+
 def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[bytes]:
-    """The exposition, one encoded family at a time.
+    """The exposition in encoded pieces: a family of plain samples, or a batch of
+    :data:`PARTS_PER_PIECE` jobs' rendered parts.
 
     A server streams these pieces, so neither the samples nor the text of a large scrape
-    exist all at once: the peak is one family's lines.
+    exist all at once: the peak is one plain family's lines, or one batch.
 
     A family the format cannot carry raises :class:`ValueError` naming it, before any of
     its text is yielded: a name already used in this exposition, a counter sample that is
@@ -128,37 +261,27 @@ def iter_exposition(families: Iterable[Family], openmetrics: bool) -> Iterator[b
         if meta_name in seen:
             raise ValueError(f"metric family {meta_name!r}: the name is used twice")
         seen.add(meta_name)
+        shown_kind = "unknown" if kind == "untyped" and openmetrics else kind
+        header = (
+            f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
+            f"# TYPE {meta_name} {shown_kind}\n"
+        )
+        if family.parts is not None:
+            if kind == "counter":
+                raise ValueError(f"metric family {name!r}: a counter is written from samples")
+            pieces = _joined_parts(family.parts)
+            first_piece = next(pieces, None)
+            if first_piece is None:
+                continue
+            yield header.encode("utf-8") + first_piece
+            yield from pieces
+            continue
         samples = iter(family.samples)
         first = next(samples, None)
         if first is None:
             continue
-        shown_kind = "unknown" if kind == "untyped" and openmetrics else kind
-        out = [
-            f"# HELP {meta_name} {_escape_help(family.help, openmetrics)}\n"
-            f"# TYPE {meta_name} {shown_kind}\n"
-        ]
-        append = out.append
-        counter = kind == "counter"
-        # 0.0 and -0.0 are one key here: a zero found is checked for its sign.
-        cache: dict[float, str] = {0.0: _ZERO}
-        for suffix, labels, value in itertools.chain((first,), samples):
-            if counter and not value >= 0:
-                shown = f"{name}{suffix}{{{labels}}}" if labels else f"{name}{suffix}"
-                raise ValueError(
-                    f"metric family {name!r}: counter sample {shown} is "
-                    f"{format_value(value)}; a counter is a number >= 0"
-                )
-            text = cache.get(value)
-            if text is None:
-                text = format_value(value)
-                if len(cache) < 64:
-                    cache[value] = text
-            elif text is _ZERO and math.copysign(1.0, value) < 0:
-                text = "-0"
-            if labels:
-                append(f"{name}{suffix}{{{labels}}} {text}\n")
-            else:
-                append(f"{name}{suffix} {text}\n")
+        out = [header]
+        _format_lines(name, itertools.chain((first,), samples), kind == "counter", out.append)
         yield "".join(out).encode("utf-8")
     if openmetrics:
         yield b"# EOF\n"

@@ -169,7 +169,7 @@ class Handler(LimitedHandler):
             buffer.append(data)
             size += len(data)
             if size >= _STREAM_CHUNK:
-                self._chunk(b"".join(buffer))
+                self._chunk(buffer[0] if len(buffer) == 1 else b"".join(buffer))
                 buffer, size = [], 0
         if compressor is not None:
             buffer.append(compressor.flush())
@@ -188,7 +188,11 @@ class Handler(LimitedHandler):
         )
 
     def _chunk(self, data: bytes) -> None:
-        if data:
+        if len(data) >= _STREAM_CHUNK:  # a large piece as it is, not copied into a frame
+            self.wfile.write(b"%x\r\n" % len(data))
+            self.wfile.write(data)
+            self.wfile.write(b"\r\n")
+        elif data:
             self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
 
     def _deadline(self) -> float:
