@@ -104,12 +104,12 @@ def test_a_job_that_fails_its_first_read_shows_why_and_is_read_again_by_the_scra
     assert fake.count(fake.job_path(WS, "j1")) == 1
 
 
-def test_a_reload_reads_the_jobs_it_adds_and_no_other(fake, start_exporter, tmp_path):
+def test_a_reload_reads_the_jobs_it_adds_and_no_other(fake, start_exporter, tmp_path, monkeypatch):
     serve_jobs(fake)
     path = tmp_path / "config.yaml"
     # No minimum interval: a job read again would show at once in the counts.
     path.write_text(config_yaml(fake.base_url, workspaces(["j1", "j2"])))
-    os.environ.setdefault("CONVOCORE_TOKEN", TOKEN)
+    monkeypatch.setenv("CONVOCORE_TOKEN", TOKEN)
     running = start_exporter(path.read_text())
     warm_up = warm(running)
     reloader = Reloader(running.exporter, str(path), swapped=lambda: warm_up.start("reload"))
@@ -132,8 +132,9 @@ def test_a_scrape_during_the_first_read_shares_its_fetch(fake, start_exporter):
     running = start_exporter(config_yaml(fake.base_url, workspaces(["j1"], False), SLOW))
     warm_up = WarmUp(running.exporter, lambda: scrape_deadline(10, 0.5))
     warm_up.start("start-up")
-    assert wait_for(lambda: fake.count(fake.job_path(WS, "j1")) == 1)
-    series = running.scrape()  # while the first read waits for the API
+    assert wait_for(lambda: fake.answering == 1)
+    series = running.scrape()  # while the API takes its time over the first read's request
+    assert fake.peak == 1
     assert warm_up.wait(30)
     assert value(series, P + "up", workspace_id=WS, job_id="j1") == 1
     assert fake.count(fake.job_path(WS, "j1")) == 1
