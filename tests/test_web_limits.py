@@ -90,8 +90,9 @@ def test_the_flags_and_their_defaults():
 
 def test_a_request_head_not_finished_in_time_is_answered_408_and_closed(fake, start_exporter):
     running = start(start_exporter, fake, read_header_timeout=0.5)
+    # The server's clock starts when it accepts the connection: time from before connecting.
+    started = time.monotonic()
     with connect(running) as sock:
-        started = time.monotonic()
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never the blank line
         assert read_until_closed(sock) == TIMEOUT_408
         assert time.monotonic() - started >= 0.5
