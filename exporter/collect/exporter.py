@@ -135,10 +135,10 @@ class Exporter:
     def read_unread(self, deadline: float) -> int:
         """What a scrape would read of the jobs no scrape has settled yet, and nothing else:
         the listings of workspaces none of whose jobs was read, and the jobs (and their
-        pages) never read, within
-        ``deadline``, as :meth:`collect` reads them (shared fetches, backoff, the deadline).
-        Jobs read before are left to the scrapes and ``api.min_refresh_interval``. Returns
-        how many jobs were settled (see :class:`~.warmup.WarmUp`)."""
+        pages) never read, within ``deadline``, as :meth:`collect` reads them (shared
+        fetches, backoff, the deadline). Jobs read before are left to the scrapes and
+        ``api.min_refresh_interval``. Returns how many jobs were settled (see
+        :class:`~.warmup.WarmUp`)."""
         _, outcomes, _ = self._read(self._runtime, deadline, unread_only=True)
         return len(outcomes)
 
