@@ -162,7 +162,7 @@ def test_the_jobs_show_their_state_before_any_scrape_with_markup_as_text(
     rows = job_rows(browser)
     assert [row[:6] for row in rows] == [
         [f"{HOSTILE}\nj0", f"processing\n{LONG_FAILURE}", "up", "40 / 200", "3", "200"],
-        ["j1", "unknown", "down: unauthorized", "", "", ""],
+        ["j1", "unknown", "down: unauthorized", "\u2014", "\u2014", "\u2014"],
     ]
     assert re.fullmatch(r"\d+s ago\n\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", rows[0][6])
     assert rows[1][6] == "never"
@@ -251,7 +251,8 @@ def share_unlike(picture: Image.Image, colour: tuple[int, int, int]) -> float:
 
 
 # Every box of the jobs and totals whose right or left edge is off the screen, or whose
-# content is wider than the box (cut off, or scrolled inside it): "tag.class text".
+# content is wider than the box (cut off, or scrolled inside it): "tag.class text"; and every
+# cell of a card lower than its label (an empty value folds, and the labels overlap).
 OFF_SCREEN = """
 const width = window.innerWidth, found = [];
 for (const el of document.querySelectorAll(
@@ -260,6 +261,9 @@ for (const el of document.querySelectorAll(
   if (getComputedStyle(el).display === 'none') { found.push('hidden ' + el.tagName); continue; }
   if (box.left < 0 || box.right > width + 0.5 || el.scrollWidth > el.clientWidth + 1)
     found.push(el.tagName + '.' + el.className + ' ' + el.textContent.slice(0, 40));
+  const label = getComputedStyle(el, '::before');  // a card's label, beside its value
+  if (label.position === 'absolute' && box.height + 0.5 < parseFloat(label.height))
+    found.push('folded ' + el.dataset.label + ': ' + el.textContent.slice(0, 40));
 }
 return found;
 """

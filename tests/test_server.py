@@ -181,9 +181,9 @@ def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
     assert (
         '<tr><td class="job" data-label="Job"><code class="id">j1</code></td>'
         '<td data-label="Status">unknown</td>'
-        '<td class="down" data-label="Up">down: not_found</td><td data-label="Progress"></td>'
-        '<td class="num" data-label="Failed pages"></td><td class="num" data-label="Credits">'
-        '</td><td data-label="Last success"><span class="never">never</span></td>'
+        '<td class="down" data-label="Up">down: not_found</td><td data-label="Progress">\u2014</td>'
+        '<td class="num" data-label="Failed pages">\u2014</td><td class="num" data-label="Credits">'
+        '\u2014</td><td data-label="Last success"><span class="never">never</span></td>'
     ) in text
     assert (
         '<td class="links" data-label="Links">'

@@ -34,6 +34,7 @@ MAX_REFRESH_SECONDS = 3600
 CREDITS_PER_USD = 1000  # Convocore bills 1,000 credits as 1 USD
 STATUS_ORDER = ("processing", "queued", "completed", "failed", "cancelled")
 COLUMNS = 8
+NONE = "\u2014"  # a value the API has not given (yet): never an empty cell, which a card folds
 
 # Browsers ask every page's origin for /favicon.ico; without an answer each page (the debug
 # report too) logs a failed request in the browser's console. The header's orange square.
@@ -164,7 +165,7 @@ def _progress(view: TargetView) -> str:
     ``40 / 250``."""
     scraped = view.scraped_pages
     if scraped is None:
-        return ""
+        return NONE
     cap = view.page_limit if view.page_limit is not None else view.max_pages
     if cap is None or cap <= 0:
         return f'<span class="pages">{_number(scraped)}</span>'
@@ -178,8 +179,8 @@ def _progress(view: TargetView) -> str:
 def _row(view: TargetView, now: float) -> str:
     query = escape(urlencode({"workspace_id": view.workspace_id, "job_id": view.job_id}))
     name = f'<span class="name">{escape(view.name)}</span><br>' if view.name else ""
-    failed = "" if view.failed_pages is None else _number(view.failed_pages)
-    credits = "" if view.estimated_credits is None else _number(view.estimated_credits)
+    failed = NONE if view.failed_pages is None else _number(view.failed_pages)
+    credits = NONE if view.estimated_credits is None else _number(view.estimated_credits)
     return (
         f'<tr><td class="job" data-label="Job">{name}<code class="id">{escape(view.job_id)}'
         f'</code></td><td data-label="Status">{_status(view)}</td>{_up(view)}'
