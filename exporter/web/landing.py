@@ -121,6 +121,11 @@ def _number(value: float) -> str:
     return f"{int(value):,}" if value == int(value) else f"{value:,.2f}"
 
 
+def _plain(value: float) -> str:
+    """A number as an HTML attribute reads it: no grouping, no exponent for a whole one."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
 def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 90:
@@ -171,7 +176,8 @@ def _progress(view: TargetView) -> str:
         return f'<span class="pages">{_number(scraped)}</span>'
     percent = min(100, round(100 * scraped / cap))
     return (
-        f'<progress value="{min(scraped, cap):g}" max="{cap:g}" title="{percent}%"></progress> '
+        f'<progress value="{_plain(min(scraped, cap))}" max="{_plain(cap)}" title="{percent}%">'
+        f"</progress> "
         f'<span class="pages">{_number(scraped)} / {_number(cap)}</span>'
     )
 
