@@ -111,9 +111,11 @@ def refresh_seconds(values: list[str]) -> int:
     return min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, seconds))
 
 
-def workspace_totals(views: list[TargetView]) -> tuple[Mapping[str, WorkspaceTotals], str]:
+def workspace_totals(
+    exporter: Exporter, views: list[TargetView]
+) -> tuple[Mapping[str, WorkspaceTotals], str]:
     """Each workspace's totals for the page, and what they cover: the one place that picks
-    their source (summed over the exported jobs, until exact totals serve here)."""
+    their source (summed over the exported jobs, until the exact totals serve here)."""
     return totals_over_exported(views), "over the jobs shown"
 
 
@@ -230,7 +232,7 @@ def _totals(totals: WorkspaceTotals | None, views: list[TargetView], cover: str)
 
 
 def _workspaces(exporter: Exporter, views: list[TargetView], now: float) -> str:
-    totals, cover = workspace_totals(views)
+    totals, cover = workspace_totals(exporter, views)
     by_workspace: dict[str, list[TargetView]] = {ws.id: [] for ws in exporter.config.workspaces}
     for view in views:
         by_workspace.setdefault(view.workspace_id, []).append(view)
