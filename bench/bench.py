@@ -61,6 +61,10 @@ from exporter.exposition.metrics import JOB_LABELS
 from exporter.exposition.writer import write_text
 from exporter.web.server import ExporterServer, ServerOptions
 
+# The tests' helpers (tests/support.py, standard library only), from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support import Clock
+
 TOKEN = "vg_bench_secret_not_real"
 FINISHED = ("completed", "failed", "cancelled")
 
@@ -234,6 +238,8 @@ class FakeConvocore:
         self.outage = False  # every GET answered 503 from a proxy
         self.workspaces: dict[str, FakeWorkspace] = {}
         self.counts: dict[str, int] = {"job": 0, "list": 0, "pages": 0, "other": 0}
+        self.listing = 0  # list requests being answered
+        self.list_peak = 0  # ... and the most at once since the last /_peak
 
     async def serve(self) -> None:
         server = await asyncio.start_server(self.connection, "127.0.0.1", 0, backlog=4096)
@@ -279,6 +285,9 @@ class FakeConvocore:
             self.outage = False
         elif target == "/_outage":
             self.outage = bool(json.loads(body)["on"])
+        elif target == "/_peak":
+            peak, self.list_peak = self.list_peak, self.listing
+            return 200, json.dumps({"list": peak}).encode()
         counts = dict(self.counts)
         if target in ("/_configure", "/_reset"):
             self.counts = dict.fromkeys(self.counts, 0)
@@ -296,8 +305,15 @@ class FakeConvocore:
         ws = self.workspaces.get(parts[2]) if kind != "other" else None
         if ws is not None and kind == "job" and parts[5] in ws.hang:
             await asyncio.sleep(3600)  # the exporter hangs up first
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        if kind == "list":
+            self.listing += 1
+            self.list_peak = max(self.list_peak, self.listing)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            if kind == "list":
+                self.listing -= 1
         if self.outage:
             return 503, b"<html><body><h1>503 Service Unavailable</h1></body></html>"
         if headers.get("authorization") != f"Bearer {TOKEN}":
@@ -343,6 +359,10 @@ class Fake:
     def set_outage(self, on: bool) -> None:
         """Every GET answered 503 (an HTML page, as from a proxy) while ``on``."""
         self._post("/_outage", {"on": on})
+
+    def take_list_peak(self) -> int:
+        """The most list requests in flight at once since the last call."""
+        return self._post("/_peak")["list"]
 
     def take_counts(self) -> dict[str, int]:
         """Upstream requests seen since the last call (and reset the counters)."""
@@ -789,16 +809,6 @@ def case_8(args: argparse.Namespace, fake: Fake) -> list[Row]:
     ]
 
 
-class Clock:
-    """A monotonic clock the bench moves by hand (the exporter's backoff pauses read it)."""
-
-    def __init__(self) -> None:
-        self.now = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def down_reasons(body: str) -> dict[str, str]:
     """job_id -> reason of every convocore_crawler_error_info series in an exposition."""
     found = re.findall(
@@ -872,7 +882,7 @@ def case_10(args: argparse.Namespace, fake: Fake) -> list[Row]:
     n, latency, conc = args.jobs, args.latency, args.concurrency
     interval, length = args.outage_interval, args.outage_seconds
     fake.configure(latency, {"ws-outage": {"jobs": n, "finished": 0.0}})
-    clock = Clock()
+    clock = Clock(time.monotonic())  # moved by hand (the backoff pauses read it)
     exp = InProcess(
         config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={"ws-outage": n}),
         clock=clock,
@@ -937,7 +947,7 @@ def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
     are real."""
     n, active, latency = args.history_jobs, args.history_active, args.latency
     fake.configure(latency, {"ws-history": {"jobs": n, "finished": 0.0, "active": [0, active]}})
-    clock = Clock()
+    clock = Clock(time.monotonic())  # moved by hand (the backoff pauses read it)
     text = config_yaml(
         fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-history": None}
     )
@@ -991,7 +1001,32 @@ def case_11(args: argparse.Namespace, fake: Fake) -> list[Row]:
         )
     finally:
         exp.close()
+    rows.append(list_peak(fake, latency))
     return rows
+
+
+def list_peak(fake: Fake, latency: float) -> Row:
+    """Three discovering workspaces of 5,000 jobs each listed at once, ``max_concurrency: 8``:
+    the most list requests the fake saw in flight together."""
+    spaces = {f"ws-peak-{i}": {"jobs": 5000, "finished": 0.9} for i in range(3)}
+    fake.configure(latency, spaces)
+    text = config_yaml(
+        fake.base_url, concurrency=8, min_refresh="10s", workspaces=dict.fromkeys(spaces)
+    )
+    exp = InProcess(text)
+    try:
+        fake.take_list_peak()
+        seconds, body = scrape(exp.url, timeout=60)
+        peak = fake.take_list_peak()
+        good, total = jobs_up(body)
+    finally:
+        exp.close()
+    return Row(
+        "11. ... three workspaces of 5,000 jobs listed at once, max_concurrency 8",
+        f"peak {peak} list requests in flight; {good} of {total} jobs up in {seconds:.1f} s",
+        "<= 4 (half of max_concurrency, over all workspaces)",
+        peak <= 4 and good == total == 15_000,
+    )
 
 
 def case_12(args: argparse.Namespace, fake: Fake) -> list[Row]:
@@ -1166,6 +1201,106 @@ def case_7(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_loop(base_url: str, ws: str, n: int, threads: int) -> int:
+    """The reference client: ``threads`` threads, each with its own requests.Session, GET and
+    JSON-decode each of its share of ``n`` jobs; prints this process's CPU seconds and wall
+    seconds over the loop (run in its own process, so that only its CPU counts)."""
+
+    def worker(index: int) -> None:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {TOKEN}"
+        for i in range(index, n, threads):
+            response = session.get(
+                f"{base_url}/workspaces/{ws}/crawler/jobs/{job_id(i)}", timeout=60
+            )
+            response.raise_for_status()
+            response.json()
+        session.close()
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    print(json.dumps({"cpu": time.process_time() - cpu, "wall": time.perf_counter() - wall}))
+    return 0
+
+
+def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """The exporter's CPU per upstream request and its cold-scrape time, before and after,
+    against a bare requests loop on as many threads; alternately, medians of ``--cpu-rounds``."""
+    n, latency, conc, ws = args.jobs, args.latency, args.concurrency, "ws-cpu"
+    fake.configure(latency, {ws: {"jobs": n, "finished": args.finished}})
+    config_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: n})
+    before_tree = source_tree(args.before)
+    cpu: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
+    wall: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
+    bad = ""
+    fake.take_counts()
+    for round_ in range(args.cpu_rounds):
+        order = ["before", "after", "bare"]
+        order = order[round_ % 3 :] + order[: round_ % 3]
+        for which in order:
+            if which == "bare":
+                out = subprocess.run(
+                    [sys.executable, __file__, "--bare-loop", fake.base_url, ws, str(n), str(conc)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                measured = json.loads(out)
+                seconds, used = measured["wall"], measured["cpu"]
+            else:
+                source = before_tree if which == "before" else None
+                with exporter_process(config_text, source) as (proc, url):
+                    fake.take_counts()
+                    start_cpu = process_cpu(proc.pid)
+                    seconds, body = scrape(url)
+                    used = process_cpu(proc.pid) - start_cpu
+                bad = bad or validity(body, n)
+            sent = fake.take_counts()["job"]
+            cpu[which].append(used / sent)
+            wall[which].append(seconds)
+    per = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
+    slow = {k: statistics.median(v) for k, v in wall.items()}
+    ratio, ratio_before = per["after"] / per["bare"], per["before"] / per["bare"]
+    limit = n * latency / conc
+
+    def shown(values: list[float], scale: float, unit: str) -> str:
+        return ", ".join(f"{v * scale:.{2 if unit == 's' else 3}f}" for v in values)
+
+    return [
+        Row(
+            f"15. CPU per upstream request, cold scrape of {n} jobs, {latency * 1000:g} ms, "
+            f"max_concurrency {conc}",
+            f"{ratio:.2f}x the bare loop: after {per['after']:.3f} ms, bare requests loop on "
+            f"{conc} threads {per['bare']:.3f} ms, before {per['before']:.3f} ms "
+            f"({ratio_before:.2f}x); medians of {args.cpu_rounds} (after: "
+            f"{shown(cpu['after'], 1000, 'ms')}; bare: {shown(cpu['bare'], 1000, 'ms')}; "
+            f"before: {shown(cpu['before'], 1000, 'ms')})",
+            "<= 0.7x the bare loop",
+            ratio <= 0.7 and not bad,
+            bad,
+        ),
+        Row(
+            "15. ... its wall time (the same cold scrapes)",
+            f"median {slow['after']:.2f} s ({shown(wall['after'], 1, 's')}); before "
+            f"{slow['before']:.2f} s ({shown(wall['before'], 1, 's')}); bare loop "
+            f"{slow['bare']:.2f} s",
+            f"<= {1.2 * limit:.2f} s (1.2 x {n} x {latency:g} s / {conc})",
+            slow["after"] <= 1.2 * limit and not bad,
+            bad,
+        ),
+    ]
+
+
 # -- output -------------------------------------------------------------------------------
 
 
@@ -1210,7 +1345,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12", help="comma-separated case numbers"
+        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,15", help="comma-separated case numbers"
     )
     parser.add_argument(
         "--before",
@@ -1250,7 +1385,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--outage-interval", type=float, default=15.0, help="seconds between scrapes in case 10"
     )
+    parser.add_argument(
+        "--cpu-rounds", type=int, default=3, help="rounds of before, after and bare in case 15"
+    )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bare-loop", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1258,6 +1397,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_fake:
         return serve_fake()
+    if args.bare_loop:
+        url, ws, n, threads = args.bare_loop
+        return bare_loop(url, ws, int(n), int(threads))
     wanted = {int(c) for c in args.cases.split(",") if c.strip()}
     # Cases 9 and 10 take jobs down on purpose: one warning per job is not the table.
     logging.getLogger("exporter").setLevel(logging.ERROR)
@@ -1284,6 +1426,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_11(args, fake)
         if 12 in wanted:
             rows += case_12(args, fake)
+        if 15 in wanted:
+            rows += case_15(args, fake)
     finally:
         fake.close()
     print(table(rows))

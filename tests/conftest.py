@@ -130,24 +130,6 @@ def names(series: Series, prefix: str = "convocore_crawler_job_") -> set[str]:
     return {name for name, _ in series if name.startswith(prefix)}
 
 
-def config_yaml(base_url: str, workspaces: str, api: str = "") -> str:
-    """A config for the fake API: a 2 s timeout and no minimum refresh interval, unless
-    ``api`` (lines such as ``"  timeout_seconds: 0.3\\n"``) sets them otherwise (a key may be
-    set once only)."""
-    settings = {"base_url": base_url, "timeout_seconds": "2", "min_refresh_interval": "0s"}
-    for line in api.splitlines():
-        key, _, value = line.strip().partition(":")
-        settings[key] = value.strip()
-    lines = "".join(f"  {key}: {value}\n" for key, value in settings.items())
-    return f"api:\n{lines}workspaces:\n{workspaces}"
-
-
-def discover_yaml(base_url: str, workspace_id: str, extra: str = "", api: str = "") -> str:
-    """A config of one workspace with ``discover: true`` (and ``extra`` lines of its own)."""
-    lines = f"  - id: {workspace_id}\n    token: ${{CONVOCORE_TOKEN}}\n    discover: true\n"
-    return config_yaml(base_url, lines + extra, api)
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeConvocore]:
     server = FakeConvocore(jobs={})

@@ -12,7 +12,6 @@ import json
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -286,13 +285,3 @@ def full_job(job_id: str = "job-abc", workspace_id: str = "ws-123", **over: Any)
     }
     job.update(over)
     return job
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll until ``predicate`` holds; for waiting on background threads, not timing."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()

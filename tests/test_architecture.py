@@ -139,3 +139,17 @@ def test_a_test_not_marked_integration_cannot_start_a_process():
     which needs one is marked and left out of `--quick`."""
     with pytest.raises(pytest.fail.Exception, match="not marked integration"):
         subprocess.run(["true"], check=False)
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_no_module_of_the_package_is_over_600_lines():
+    """Small modules with names that say what they hold: a module that outgrows 600 lines is
+    split along its concerns (as the config was into its schema and its reading)."""
+    long = {
+        path.relative_to(ROOT).as_posix(): lines
+        for path in sorted((ROOT / "exporter").rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

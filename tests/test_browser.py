@@ -26,9 +26,10 @@ from selenium.webdriver.common.by import By
 from exporter.collect import WarmUp
 from exporter.web.server import scrape_deadline
 
-from .conftest import Running, config_yaml
-from .fakeapi import FakeConvocore, Fault, full_job, wait_for
+from .conftest import Running
+from .fakeapi import FakeConvocore, Fault, full_job
 from .processes import free_port
+from .support import config_yaml, wait_for
 from .tools import require_tool
 
 # Drives a real Chromium against the exporter: processes and real tools.

@@ -19,10 +19,11 @@ import requests
 
 from exporter.demo.api import DEMO_TOKEN
 
-from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import TOKEN, Fault, full_job, wait_for
+from .conftest import parse_exposition, value
+from .fakeapi import TOKEN, Fault, full_job
 from .processes import free_port, spawn_exporter
 from .processes import run_exporter as run
+from .support import config_yaml, wait_for
 
 P = "convocore_crawler_"
 

@@ -13,8 +13,9 @@ from exporter.config import parse_config
 from exporter.exposition.writer import write_text
 from exporter.version import build_info
 
-from .conftest import config_yaml, names, parse_exposition, value
+from .conftest import names, parse_exposition, value
 from .fakeapi import TOKEN, FakeConvocore, Fault, envelope, full_job
+from .support import config_yaml
 
 WS = "ws-123"
 P = "convocore_crawler_"

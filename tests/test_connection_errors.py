@@ -19,8 +19,9 @@ import pytest
 from exporter.config import parse_config
 from exporter.convocore import neterrors
 
-from .conftest import config_yaml, value
+from .conftest import value
 from .fakeapi import Fault, full_job
+from .support import config_yaml
 
 P = "convocore_crawler_"
 WS = "ws-conn"

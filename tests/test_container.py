@@ -23,7 +23,7 @@ import requests
 
 from exporter.demo.api import DEMO_NAMES, DEMO_WORKSPACE
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .container import (
     Container,
     Image,
@@ -36,8 +36,9 @@ from .container import (
     stop,
     uid_of,
 )
-from .fakeapi import TOKEN, FakeConvocore, full_job, wait_for
+from .fakeapi import TOKEN, FakeConvocore, full_job
 from .processes import free_port
+from .support import config_yaml, wait_for
 
 # Builds and runs the image with buildah: processes and real tools.
 pytestmark = pytest.mark.integration
@@ -148,7 +149,7 @@ def test_demo_serves_the_demo_jobs_as_the_image_user_and_stops_on_sigterm(
     print(f"container ready after {ready_after:.2f}s, stopped {seconds:.2f}s after SIGTERM")
 
 
-def write_config(directory: Path, text: str) -> str:
+def mounted_config(directory: Path, text: str) -> str:
     """A read-only config file and the --volume that mounts it at the default path."""
     path = directory / "config.yaml"
     path.write_text(text)
@@ -160,7 +161,7 @@ def test_the_default_command_exports_the_mounted_config(
     container: Container, config: dict[str, Any], tmp_path: Path
 ) -> None:
     fake = FakeConvocore(jobs={"ws-1": {"j1": full_job("j1", "ws-1")}})
-    mount = write_config(
+    mount = mounted_config(
         tmp_path,
         config_yaml(fake.base_url, "  - id: ws-1\n    token: ${CONVOCORE_TOKEN}\n    jobs: [j1]\n"),
     )
@@ -194,7 +195,7 @@ def test_the_default_command_exports_the_mounted_config(
 def test_a_broken_config_exits_1_with_one_log_line(
     container: Container, config: dict[str, Any], tmp_path: Path
 ) -> None:
-    mount = write_config(tmp_path, "workspaces: [\n")
+    mount = mounted_config(tmp_path, "workspaces: [\n")
     result = container.run(default_command(config), volumes=(mount,))
     assert result.returncode == 1, result.stderr
     lines = own_output(result.stderr)

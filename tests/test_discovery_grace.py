@@ -11,25 +11,14 @@ import pytest
 
 from exporter.config import ConfigError, parse_config
 
-from .conftest import discover_yaml, value
+from .conftest import value
 from .fakeapi import Fault, full_job
+from .support import Clock, discovering
 
 P = "convocore_crawler_"
 WS = "ws-1"
 LIST = f"/v3/workspaces/{WS}/crawler/jobs"
 JOBS = ("d1", "d2", "d3")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def discover(fake, extra: str = "") -> str:
-    return discover_yaml(fake.base_url, WS, extra)
 
 
 def ups(series) -> dict[str, float | None]:
@@ -90,8 +79,8 @@ FAULTS = {
 def test_a_listing_blip_leaves_discovered_jobs_up(fake, start_exporter, captured_logs, name):
     fault, reason = FAULTS[name]
     fake.set_jobs(WS, {j: full_job(j, WS, scrapedPagesNum=i) for i, j in enumerate(JOBS)})
-    clock = Clock()
-    running = start_exporter(discover(fake), clock=clock)
+    clock = Clock(5000.0)
+    running = start_exporter(discovering(fake, WS), clock=clock)
     first = running.scrape()
     last_success = value(first, P + "last_success_timestamp_seconds", workspace_id=WS, job_id="d2")
     assert discovery(first) == (1, [])
@@ -131,8 +120,8 @@ def test_a_listing_failing_past_the_grace_period_marks_discovered_jobs_down(
     fake, start_exporter, captured_logs
 ):
     fake.set_jobs(WS, {j: full_job(j, WS) for j in JOBS})
-    clock = Clock()
-    running = start_exporter(discover(fake, "    discover_grace_period: 5m\n"), clock=clock)
+    clock = Clock(5000.0)
+    running = start_exporter(discovering(fake, WS, "    discover_grace_period: 5m\n"), clock=clock)
     running.scrape()
     fake.fail(LIST, Fault(503, "<html>down</html>"))
     captured_logs.clear()
@@ -171,7 +160,7 @@ def test_a_listing_failing_past_the_grace_period_marks_discovered_jobs_down(
 
 def test_jobs_join_and_leave_with_the_first_good_listing(fake, start_exporter):
     fake.set_jobs(WS, {j: full_job(j, WS) for j in ("d1", "d2")})
-    running = start_exporter(discover(fake))
+    running = start_exporter(discovering(fake, WS))
     running.scrape()
     # d2 leaves and d3 joins while the listing fails: the last good listing is served.
     fake.set_jobs(WS, {j: full_job(j, WS) for j in ("d1", "d3")})

@@ -19,8 +19,8 @@ from exporter.exposition import metrics
 from exporter.reloader import Reloader
 
 from . import mdlinks
-from .conftest import config_yaml
 from .fakeapi import TOKEN, Fault, full_job
+from .support import config_yaml
 from .tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

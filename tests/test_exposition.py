@@ -27,8 +27,9 @@ from exporter.exposition.writer import (
     write_text,
 )
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .fakeapi import Fault, full_job
+from .support import config_yaml
 from .tools import require_tool
 
 WS = "ws-123"

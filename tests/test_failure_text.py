@@ -13,9 +13,10 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.convocore.model import MAX_AGENTS, MAX_FAILURE_CHARS, failure_text
 
-from .conftest import Series, config_yaml, parse_exposition
+from .conftest import Series, parse_exposition
 from .fakeapi import TOKEN, FakeConvocore, full_job
 from .processes import run_exporter
+from .support import config_yaml
 from .tools import require_tool
 
 WS = "ws-123"

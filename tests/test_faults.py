@@ -22,8 +22,9 @@ import pytest
 
 from exporter.convocore import transport as transport_module
 
-from .conftest import config_yaml, value
-from .fakeapi import FakeConvocore, Fault, envelope, full_job, wait_for
+from .conftest import value
+from .fakeapi import FakeConvocore, Fault, envelope, full_job
+from .support import config_yaml, wait_for
 
 P = "convocore_crawler_"
 WS_BAD = "ws-bad"

@@ -18,9 +18,10 @@ from exporter.collect import WarmUp
 from exporter.reloader import Reloader
 from exporter.web.server import scrape_deadline
 
-from .conftest import Running, config_yaml, value
-from .fakeapi import TOKEN, FakeConvocore, Fault, full_job, wait_for
+from .conftest import Running, value
+from .fakeapi import TOKEN, FakeConvocore, Fault, full_job
 from .processes import ROOT, free_port, run_exporter
+from .support import config_yaml, wait_for
 
 WS, LISTED = "ws-1", "ws-2"
 P = "convocore_crawler_"

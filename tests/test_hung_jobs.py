@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from .conftest import config_yaml, value
-from .fakeapi import Fault, full_job, wait_for
+from .conftest import value
+from .fakeapi import Fault, full_job
+from .support import config_yaml, wait_for
 
 P = "convocore_crawler_"
 WS = "ws-1"

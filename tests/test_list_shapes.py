@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import config_yaml, discover_yaml, value
+from .conftest import value
 from .fakeapi import Fault, full_job
+from .support import Clock, config_yaml, discovering
 
 P = "convocore_crawler_"
 WS = "ws-1"
@@ -22,20 +23,8 @@ QUERIES = {
 QUERIES["cursor-beside"] = QUERIES["cursor"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def jobs(count: int) -> dict[str, dict[str, Any]]:
     return {f"job-{i:04d}": full_job(f"job-{i:04d}", WS, scrapedPagesNum=i) for i in range(count)}
-
-
-def discovering(fake, extra: str = "") -> str:
-    return discover_yaml(fake.base_url, WS, extra)
 
 
 def ok(data: Any, **beside: Any) -> dict[str, Any]:
@@ -46,7 +35,7 @@ def ok(data: Any, **beside: Any) -> dict[str, Any]:
 def test_each_shape_of_the_job_list_is_followed_to_its_end(fake, start_exporter, shape):
     fake.api.pagination = shape
     fake.set_jobs(WS, jobs(250))
-    series = start_exporter(discovering(fake)).scrape()
+    series = start_exporter(discovering(fake, WS)).scrape()
     ups = {dict(k[1])["job_id"] for k in series if k[0] == P + "up" and series[k] == 1}
     assert ups == set(jobs(250))
     for i in (0, 99, 100, 249):
@@ -83,7 +72,7 @@ def test_a_job_list_in_no_shape_is_an_invalid_response(fake, start_exporter, cap
     answer, requests = BAD_JOB_LISTS[case]
     fake.set_jobs(WS, jobs(3))
     fake.fail(LIST, Fault(200, answer))
-    running = start_exporter(discovering(fake, "    jobs: [job-0001]\n"))
+    running = start_exporter(discovering(fake, WS, "    jobs: [job-0001]\n"))
     series = running.scrape()
     assert fake.count(LIST) == requests
     assert value(series, P + "discovery_up", workspace_id=WS) == 0
@@ -115,7 +104,7 @@ def test_a_list_that_turns_from_page_numbers_to_cursors_is_an_invalid_response(
             fake.api.pagination = "page"
 
     fake.api.answer = answer
-    series = start_exporter(discovering(fake)).scrape()
+    series = start_exporter(discovering(fake, WS)).scrape()
     assert value(series, P + "discovery_up", workspace_id=WS) == 0
     reason = {"workspace_id": WS, "reason": "invalid_response"}
     assert value(series, P + "discovery_error_info", **reason) == 1

@@ -16,8 +16,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter.web.limits import Limits
 from exporter.web.server import ServerOptions
 
-from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import full_job, wait_for
+from .conftest import parse_exposition, value
+from .fakeapi import full_job
+from .support import config_yaml, wait_for
 
 P = "convocore_crawler_"
 WS = "ws-load"

@@ -12,8 +12,8 @@ import pytest
 
 from exporter import logs
 
-from .conftest import config_yaml
 from .fakeapi import Fault, full_job
+from .support import config_yaml
 
 WS = "ws-123"
 LOGFMT_PAIR = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|[^ "=]+)(?: |$)')

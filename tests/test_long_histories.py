@@ -13,20 +13,13 @@ import pytest
 
 from exporter.collect import shard_of
 
-from .conftest import config_yaml, discover_yaml, value
+from .conftest import value
 from .fakeapi import full_job
+from .support import Clock, config_yaml, discovering, wait_for
 
 P = "convocore_crawler_"
 WS = "ws-1"
 LIST = f"/v3/workspaces/{WS}/crawler/jobs"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def history(count: int, active: range | tuple[int, ...] = ()) -> dict[str, dict[str, Any]]:
@@ -42,20 +35,8 @@ def history(count: int, active: range | tuple[int, ...] = ()) -> dict[str, dict[
     return jobs
 
 
-def discovering(fake, extra: str = "", api: str = "") -> str:
-    return discover_yaml(fake.base_url, WS, extra, api)
-
-
 def exported(series) -> set[str]:
     return {dict(k[1])["job_id"] for k in series if k[0] == P + "up" and series[k] == 1}
-
-
-def wait_for(condition, seconds: float = 20.0) -> None:
-    """Polls ``condition`` until it holds; the test fails when it never does."""
-    end = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < end, "condition never held"
-        time.sleep(0.02)
 
 
 def settled(running) -> bool:
@@ -75,7 +56,7 @@ def test_a_listing_longer_than_the_deadline_completes_across_scrapes(
     fake.api.pagination = pagination
     fake.set_jobs(WS, history(450, active=range(450)))
     fake.latency = 0.3  # 5 answers one after another: 1.5 s, three times the deadline
-    config = discovering(fake, "    jobs: [job-00007]\n")
+    config = discovering(fake, WS, "    jobs: [job-00007]\n")
     running = start_exporter(config)
     header = {"X-Prometheus-Scrape-Timeout-Seconds": "1"}  # a 0.5 s deadline
     series = running.scrape(headers=header)
@@ -87,7 +68,7 @@ def test_a_listing_longer_than_the_deadline_completes_across_scrapes(
     series = running.scrape(headers=header)  # shares the walk, does not wait for it
     assert exported(series) == {"job-00007"}
     assert value(series, P + "discovery_error_info", **reason) == 1
-    wait_for(lambda: settled(running))
+    assert wait_for(lambda: settled(running), 20)
     series = running.scrape(headers=header)
     assert exported(series) == {f"job-{i:05d}" for i in range(450)}
     assert value(series, P + "discovery_up", workspace_id=WS) == 1
@@ -108,7 +89,7 @@ def test_a_listing_longer_than_the_deadline_completes_across_scrapes(
 def test_page_numbered_listings_are_read_concurrently(fake, start_exporter):
     fake.set_jobs(WS, history(1000, active=range(10)))
     fake.latency = 0.2
-    running = start_exporter(discovering(fake, api="  max_concurrency: 8\n"))
+    running = start_exporter(discovering(fake, WS, api="  max_concurrency: 8\n"))
     series = running.scrape()
     assert len(exported(series)) == 1000
     queries = fake.queries(LIST)
@@ -132,7 +113,9 @@ def test_full_listings_every_discover_interval_refreshes_in_between(
     fake.api.pagination = pagination
     fake.set_jobs(WS, history(500, active=range(50)))
     clock = Clock()
-    config = discovering(fake, "    discover_interval: 10m\n", api="  min_refresh_interval: 10s\n")
+    config = discovering(
+        fake, WS, "    discover_interval: 10m\n", api="  min_refresh_interval: 10s\n"
+    )
     running = start_exporter(config, clock=clock)
     series = running.scrape()
     assert len(counts(fake)) == 5
@@ -146,7 +129,7 @@ def test_full_listings_every_discover_interval_refreshes_in_between(
     clock.now += 570  # 600 s after the full listing: the next runs in the background
     series = running.scrape()
     assert len(exported(series)) == 500  # served from the last listing meanwhile
-    wait_for(lambda: settled(running))
+    assert wait_for(lambda: settled(running), 20)
     assert len(counts(fake)) == 5
     series = running.scrape()
     assert counts(fake) == []
@@ -171,7 +154,9 @@ def test_a_new_job_at_the_head_shows_before_the_next_full_listing(
     jobs = history(300)
     fake.set_jobs(WS, jobs)
     clock = Clock()
-    running = start_exporter(discovering(fake, api="  min_refresh_interval: 10s\n"), clock=clock)
+    running = start_exporter(
+        discovering(fake, WS, api="  min_refresh_interval: 10s\n"), clock=clock
+    )
     assert len(exported(running.scrape())) == 300
     counts(fake)
     fake.set_jobs(WS, {"job-new": full_job("job-new", WS, scrapedPagesNum=3), **jobs})
@@ -190,7 +175,9 @@ def test_an_active_job_that_moved_is_fetched_by_get_job(fake, start_exporter):
     jobs = history(300, active=(50,))
     fake.set_jobs(WS, jobs)
     clock = Clock()
-    running = start_exporter(discovering(fake, api="  min_refresh_interval: 10s\n"), clock=clock)
+    running = start_exporter(
+        discovering(fake, WS, api="  min_refresh_interval: 10s\n"), clock=clock
+    )
     running.scrape()
     fake.log.clear()
     # 100 new finished jobs at the head move job-00050 from page 1 to page 2; it progressed.
@@ -217,7 +204,7 @@ def test_the_page_cap_is_counted_and_logged_once(
     fake.set_jobs(WS, history(350))
     clock = Clock()
     running = start_exporter(
-        discovering(fake, "    discover_max_pages: 2\n    discover_interval: 1m\n"), clock=clock
+        discovering(fake, WS, "    discover_max_pages: 2\n    discover_interval: 1m\n"), clock=clock
     )
     series = running.scrape()
     assert len(exported(series)) == 200
@@ -225,7 +212,7 @@ def test_the_page_cap_is_counted_and_logged_once(
     assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == left_out
     clock.now += 60  # the next full listing leaves the same jobs out: not counted again
     running.scrape()
-    wait_for(lambda: settled(running))
+    assert wait_for(lambda: settled(running), 20)
     series = running.scrape()
     assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == left_out
     lines = [line for line in captured_logs if "discover_max_pages reached" in line]
@@ -235,7 +222,7 @@ def test_the_page_cap_is_counted_and_logged_once(
         fake.set_jobs(WS, history(400))  # 50 more left out
         clock.now += 60
         running.scrape()
-        wait_for(lambda: settled(running))
+        assert wait_for(lambda: settled(running), 20)
         series = running.scrape()
         assert value(series, P + "discovery_truncated_jobs_total", workspace_id=WS) == 200
 
@@ -255,7 +242,7 @@ def test_finished_jobs_past_include_finished_for_are_not_kept(fake, start_export
     }
     jobs["live"] = full_job("live", WS)
     fake.set_jobs(WS, jobs)
-    running = start_exporter(discovering(fake, "    include_finished_for: 7d\n"))
+    running = start_exporter(discovering(fake, WS, "    include_finished_for: 7d\n"))
     series = running.scrape()
     assert exported(series) == {"live"}
     assert running.exporter.memory().listed_jobs == {WS: 1}
@@ -264,7 +251,7 @@ def test_finished_jobs_past_include_finished_for_are_not_kept(fake, start_export
 def test_a_reload_keeps_the_listing_and_its_cadence(fake, start_exporter):
     fake.set_jobs(WS, history(250))
     clock = Clock()
-    config = discovering(fake, api="  min_refresh_interval: 10s\n")
+    config = discovering(fake, WS, api="  min_refresh_interval: 10s\n")
     running = start_exporter(config, clock=clock)
     running.scrape()
     assert len(counts(fake)) == 3
@@ -280,7 +267,7 @@ def test_a_shard_refreshes_only_the_pages_of_its_own_active_jobs(fake, start_exp
     theirs = next(i for i in range(200, 300) if shard_of(WS, f"job-{i:05d}", 2) == 1)
     fake.set_jobs(WS, history(300, active=(mine, theirs)))
     clock = Clock()
-    config = discovering(fake, api="  min_refresh_interval: 10s\n")
+    config = discovering(fake, WS, api="  min_refresh_interval: 10s\n")
     running = start_exporter(config, clock=clock, shard=0, total_shards=2)
     series = running.scrape()
     # Each shard reads the whole listing once per discover_interval ...

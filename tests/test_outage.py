@@ -15,21 +15,14 @@ import pytest
 
 from exporter.convocore.outage import MAX_SECONDS, PROBES, THRESHOLD, OutageBackoff, is_outage
 
-from .conftest import config_yaml, value
+from .conftest import value
 from .fakeapi import Fault, full_job
+from .support import Clock, config_yaml
 
 P = "convocore_crawler_"
 WS = "ws-1"
 JOBS = [f"job-{i:02d}" for i in range(30)]
 DOWN = Fault(503, "<html>503 Service Unavailable</html>", {"Content-Type": "text/html"})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def states(series) -> dict[str, float | None]:

@@ -18,23 +18,14 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from exporter.config import ConfigError, parse_config
 from exporter.exposition import metrics
 
-from .conftest import config_yaml, value
+from .conftest import value
 from .fakeapi import TOKEN, FakeConvocore, Fault, envelope, full_job
+from .support import Clock, config_yaml
 
 P = "convocore_crawler_"
 WS = "ws-123"
 JOB = {"workspace_id": WS, "job_id": "job-abc"}
 T0 = 1796040000  # a page's scrapedAt, in seconds
-
-
-class Clock:
-    """The exporter's monotonic clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def summaries(count: int, start: int = 0, prefix: str = "p") -> list[dict[str, Any]]:

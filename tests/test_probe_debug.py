@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, Fault, full_job
+from .support import config_yaml
 
 WS = "ws-1"
 NUMBER = r"\d+\.\d{3}"

@@ -13,25 +13,24 @@ from exporter.reloader import Reloader
 from exporter.web.server import ServerOptions
 
 from .conftest import parse_exposition, value
-from .fakeapi import TOKEN, full_job, wait_for
+from .fakeapi import TOKEN, full_job
 from .processes import free_port, spawn_exporter
+from .support import config_yaml, wait_for, write_config
 
 P = "convocore_crawler_"
 WS = "ws-123"
 
 
-def write_config(path, base_url: str, jobs: str = "[job-a]", token: str = "token_file: token"):
-    path.write_text(
-        f"api:\n  base_url: {base_url}\n  timeout_seconds: 2\n  min_refresh_interval: 0s\n"
-        f"workspaces:\n  - id: {WS}\n    {token}\n    jobs: {jobs}\n"
-    )
+def reload_config(path, base_url: str, jobs: str = "[job-a]", token: str = "token_file: token"):
+    """The reload tests' config of one workspace, written to ``path``."""
+    write_config(path, config_yaml(base_url, f"  - id: {WS}\n    {token}\n    jobs: {jobs}\n"))
 
 
 def setup_files(tmp_path, fake, token: str = TOKEN):
     fake.set_jobs(WS, {"job-a": full_job("job-a", WS), "job-b": full_job("job-b", WS)})
     (tmp_path / "token").write_text(token + "\n")  # the trailing newline is stripped
     config = tmp_path / "config.yaml"
-    write_config(config, fake.base_url)
+    reload_config(config, fake.base_url)
     return config
 
 
@@ -52,7 +51,7 @@ def test_post_reload_swaps_a_good_config_and_refuses_a_bad_one(
     assert value(series, P + "config_last_reload_successful") == 1
     first_time = value(series, P + "config_last_reload_success_timestamp_seconds")
 
-    write_config(path, fake.base_url, "[job-a, job-b]")
+    reload_config(path, fake.base_url, "[job-a, job-b]")
     answer = requests.post(running.url + "/-/reload", timeout=10)
     assert answer.status_code == 200, answer.text
     series = running.scrape()
@@ -69,7 +68,7 @@ def test_post_reload_swaps_a_good_config_and_refuses_a_bad_one(
         f"token: ${{{TOKEN}}}",
         f"token: {{{TOKEN}: 1}}",
     ):
-        write_config(path, fake.base_url, "[job-b]", token=token_line)
+        reload_config(path, fake.base_url, "[job-b]", token=token_line)
         answer = requests.post(running.url + "/-/reload", timeout=10)
         assert answer.status_code == 500
         assert answer.text.startswith("Reload failed, the last good config keeps serving: ")
@@ -83,7 +82,7 @@ def test_post_reload_swaps_a_good_config_and_refuses_a_bad_one(
     failures = [line for line in captured_logs if "config reload failed" in line]
     assert len(failures) == 5 and all("level=error" in line for line in failures)
 
-    write_config(path, fake.base_url, "[job-b]")
+    reload_config(path, fake.base_url, "[job-b]")
     assert requests.post(running.url + "/-/reload", timeout=10).status_code == 200
     series = running.scrape()
     assert up(series, "job-a") is None and up(series, "job-b") == 1
@@ -115,7 +114,7 @@ def test_a_rotated_token_file_is_picked_up_without_a_restart(
         failures = [line for line in captured_logs if "config reload failed" in line]
         assert len(failures) == 1
         assert up(running.scrape(), "job-a") == 1
-        write_config(path, fake.base_url, "[job-b]")
+        reload_config(path, fake.base_url, "[job-b]")
         assert wait_for(lambda: up(running.scrape(), "job-b") == 1)
         assert reloader.successful is True
     finally:
@@ -164,7 +163,7 @@ def test_the_process_reloads_on_sighup_post_and_file_change(tmp_path, fake):
         assert wait_for(ready, timeout=30)
         assert up(scrape(), "job-a") == 1
         # SIGHUP (the file watch would see the change too; the signal comes first).
-        write_config(path, fake.base_url, "[job-a, job-b]")
+        reload_config(path, fake.base_url, "[job-a, job-b]")
         process.send_signal(signal.SIGHUP)
         assert wait_for(lambda: up(scrape(), "job-b") == 1)
         # A bad file: refused on POST, the last good config keeps serving.
@@ -175,7 +174,7 @@ def test_the_process_reloads_on_sighup_post_and_file_change(tmp_path, fake):
         assert value(series, P + "config_last_reload_successful") == 0
         assert up(series, "job-a") == 1 and up(series, "job-b") == 1
         # A fixed file is picked up by the watch alone.
-        write_config(path, fake.base_url, "[job-b]")
+        reload_config(path, fake.base_url, "[job-b]")
         assert wait_for(lambda: up(scrape(), "job-a") is None)
         assert value(scrape(), P + "config_last_reload_successful") == 1
     finally:

@@ -11,8 +11,9 @@ import pytest
 from exporter.collect import shard_of
 from exporter.config import parse_config
 
-from .conftest import config_yaml, discover_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, Fault, envelope, full_job
+from .support import config_yaml, discover_yaml
 
 P = "convocore_crawler_"
 WS = "ws-1"

@@ -7,9 +7,10 @@ import requests
 
 from exporter.config import ConfigError, load_config, parse_config
 
-from .conftest import config_yaml, parse_exposition, value
+from .conftest import parse_exposition, value
 from .fakeapi import TOKEN, Fault, envelope, full_job
 from .processes import run_exporter
+from .support import config_yaml
 
 P = "convocore_crawler_"
 WS = "ws-123"

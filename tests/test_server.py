@@ -18,9 +18,10 @@ from exporter.exposition.negotiation import accepts_gzip
 from exporter.exposition.writer import Family
 from exporter.web.server import ServerOptions, scrape_deadline
 
-from .conftest import config_yaml, parse_exposition, value
-from .fakeapi import Fault, full_job, wait_for
+from .conftest import parse_exposition, value
+from .fakeapi import Fault, full_job
 from .processes import free_port, spawn_prometheus
+from .support import config_yaml, wait_for
 from .tools import require_tool
 
 WS = "ws-1"

@@ -23,8 +23,8 @@ import trustme
 
 from exporter.demo.api import DemoApi, DemoServer
 
-from .fakeapi import wait_for
 from .processes import free_port, spawn_exporter
+from .support import wait_for
 
 WAIT_SECONDS = 60  # an upper bound on waits only, never a measured duration
 

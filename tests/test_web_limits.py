@@ -19,8 +19,9 @@ from exporter.cli import build_parser
 from exporter.web.limits import Limits
 from exporter.web.server import ServerOptions
 
-from .conftest import config_yaml, value
-from .fakeapi import Fault, full_job, wait_for
+from .conftest import value
+from .fakeapi import Fault, full_job
+from .support import config_yaml, wait_for
 
 P = "convocore_crawler_"
 WS = "ws-1"

@@ -11,9 +11,9 @@ import requests
 
 from exporter.web.settings import WebHolder
 
-from .conftest import config_yaml
-from .fakeapi import full_job, wait_for
+from .fakeapi import full_job
 from .processes import free_port, spawn_exporter
+from .support import config_yaml, wait_for
 
 
 def users(tmp_path, password: str) -> None:

@@ -35,6 +35,7 @@ from exporter.web.ratelimit import RateLimit, TokenBucket
 from exporter.web.settings import WebHolder
 from exporter.web.tls import client_sans
 
+from .support import write_config
 from .tools import require_tool
 
 DATA = Path(__file__).parent / "data" / "webconfig"
@@ -121,12 +122,6 @@ def newer_toolkit_keys(source: Path) -> list[str]:
         if line.startswith("# newer-toolkit: "):
             return line.removeprefix("# newer-toolkit: ").split()
     return []
-
-
-def write_config(directory: Path, text: str, name: str = "web.yml") -> str:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 def tls_config(pki: PKI, extra: str = "", users: str = "") -> str:
@@ -305,7 +300,7 @@ def test_relative_paths_are_relative_to_the_config_file(
     shutil.copy(pki.server_cert, tmp_path / "certs" / "s.pem")
     shutil.copy(pki.server_key, tmp_path / "certs" / "s.key")
     path = write_config(
-        tmp_path / "conf",
+        tmp_path / "conf" / "web.yml",
         "tls_server_config:\n  cert_file: ../certs/s.pem\n  key_file: ../certs/s.key\n",
     )
     monkeypatch.chdir(tmp_path / "certs")  # a working directory where the paths would miss
@@ -330,7 +325,8 @@ def test_encrypted_key_is_refused_without_prompting(pki: PKI, tmp_path: Path) ->
     )
     (tmp_path / "enc.key").write_bytes(encrypted)
     path = write_config(
-        tmp_path, f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key_file: enc.key\n"
+        tmp_path / "web.yml",
+        f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key_file: enc.key\n",
     )
     with pytest.raises(WebConfigError) as err:
         load_web_config(path)
@@ -358,7 +354,7 @@ def test_encrypted_key_is_refused_without_prompting(pki: PKI, tmp_path: Path) ->
     ],
 )
 def test_errors_never_show_a_password_or_hash(tmp_path: Path, text: str) -> None:
-    path = write_config(tmp_path, text)
+    path = write_config(tmp_path / "web.yml", text)
     with pytest.raises(WebConfigError) as err:
         load_web_config(path)
     message = str(err.value)
@@ -372,7 +368,8 @@ def test_loaded_config_never_shows_hashes(tmp_path: Path, caplog: pytest.LogCapt
     caplog.set_level(logging.DEBUG)
     legacy = "$2$04$Ez8YO8hcsiuKyGXFAX64f.g.sIndll9sIOVMf5B8.Oiy7/eQWL/4eXY"
     path = write_config(
-        tmp_path, f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n  legacy: {legacy}\n"
+        tmp_path / "web.yml",
+        f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n  legacy: {legacy}\n",
     )
     config = load_web_config(path)
     assert repr(config) == (f"WebConfig(path={path!r}, tls=False, basic_auth_users=2, headers=[])")
@@ -425,14 +422,16 @@ def test_authenticate(users_config: WebConfig, header: str | None, allowed: bool
 
 
 def test_without_users_everyone_is_allowed(tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, ""))
+    config = load_web_config(write_config(tmp_path / "web.yml", ""))
     assert config.authenticate(None) is True
     assert config.authenticate("Basic garbage") is True
 
 
 def test_utf8_credentials(tmp_path: Path) -> None:
     hashed = bcrypt.hashpw("pässwörd".encode(), bcrypt.gensalt(4)).decode()
-    config = load_web_config(write_config(tmp_path, f'basic_auth_users:\n  "zoë": "{hashed}"\n'))
+    config = load_web_config(
+        write_config(tmp_path / "web.yml", f'basic_auth_users:\n  "zoë": "{hashed}"\n')
+    )
     assert config.authenticate(basic("zoë".encode(), "pässwörd".encode())) is True
     assert config.authenticate(basic("zoë".encode("latin-1"), "pässwörd".encode())) is False
 
@@ -441,7 +440,9 @@ def test_password_longer_than_bcrypt_uses(tmp_path: Path) -> None:
     # bcrypt reads 72 bytes; hashes made by htpasswd or Go hold only those, so only those count.
     password = b"p" * 72
     hashed = bcrypt.hashpw(password, bcrypt.gensalt(4)).decode()
-    config = load_web_config(write_config(tmp_path, f"basic_auth_users:\n  u: '{hashed}'\n"))
+    config = load_web_config(
+        write_config(tmp_path / "web.yml", f"basic_auth_users:\n  u: '{hashed}'\n")
+    )
     assert config.authenticate(basic(b"u", password)) is True
     assert config.authenticate(basic(b"u", password + b"and more")) is True
     assert config.authenticate(basic(b"u", password[:71])) is False
@@ -493,7 +494,9 @@ def test_unknown_user_is_checked_against_the_cost_10_decoy(
     # "the first user's hash"), the bcrypt call would show cost 14; the decoy has cost 10,
     # like the exporter-toolkit's, so a wrong name costs what a usual wrong password costs.
     cost14 = "$2b$14$" + "a" * 53
-    config = load_web_config(write_config(tmp_path, f"basic_auth_users:\n  only: '{cost14}'\n"))
+    config = load_web_config(
+        write_config(tmp_path / "web.yml", f"basic_auth_users:\n  only: '{cost14}'\n")
+    )
     compared: list[bytes] = []
 
     def recording(password: bytes, hashed: bytes) -> bool:
@@ -517,7 +520,7 @@ def test_cache_is_bounded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bcrypt_calls: list[bytes]
 ) -> None:
     config = load_web_config(
-        write_config(tmp_path, f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
+        write_config(tmp_path / "web.yml", f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
     )
     # Every password counts as right here, so every attempt is a cached success.
     monkeypatch.setattr(auth.bcrypt, "checkpw", lambda password, hashed: True)
@@ -550,7 +553,7 @@ def test_concurrent_authentication(users_config: WebConfig) -> None:
 
 def test_https_with_basic_auth(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(
-        write_config(tmp_path, tls_config(pki, users=f"prometheus: {PROMETHEUS_HASH}"))
+        write_config(tmp_path / "web.yml", tls_config(pki, users=f"prometheus: {PROMETHEUS_HASH}"))
     )
     with serving(config) as server, requests.Session() as session:
         # verify is given per request: a session-wide one loses to REQUESTS_CA_BUNDLE.
@@ -584,7 +587,7 @@ def test_configured_headers_are_sent(tmp_path: Path) -> None:
 def test_header_values_cannot_inject_lines(tmp_path: Path) -> None:
     config = load_web_config(
         write_config(
-            tmp_path,
+            tmp_path / "web.yml",
             'http_server_config:\n  headers:\n    X-XSS-Protection: "0\\r\\nSet-Cookie: a=b"\n',
         )
     )
@@ -620,7 +623,8 @@ def test_mutual_tls_serves_the_clients_its_client_auth_type_admits(
     pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture, auth_type: str
 ) -> None:
     path = write_config(
-        tmp_path, tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: {auth_type}")
+        tmp_path / "web.yml",
+        tls_config(pki, f"client_ca_file: {pki.ca}\nclient_auth_type: {auth_type}"),
     )
     config = load_web_config(path)
     warnings = [logged(r) for r in caplog.records if r.levelno == logging.WARNING]
@@ -661,7 +665,9 @@ def handshake(server: ServerForTests, context: ssl.SSLContext) -> tuple[str | No
 
 
 def test_min_version_tls13_refuses_a_tls12_client(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, tls_config(pki, "min_version: TLS13")))
+    config = load_web_config(
+        write_config(tmp_path / "web.yml", tls_config(pki, "min_version: TLS13"))
+    )
     with serving(config) as server:
         assert handshake(server, client_context(pki))[0] == "TLSv1.3"
         tls12_only = client_context(pki, maximum_version=ssl.TLSVersion.TLSv1_2)
@@ -673,7 +679,7 @@ def test_min_version_tls13_refuses_a_tls12_client(pki: PKI, tmp_path: Path) -> N
 def test_max_version_and_cipher_suites_apply(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(
         write_config(
-            tmp_path,
+            tmp_path / "web.yml",
             tls_config(
                 pki,
                 "max_version: TLS12\n"
@@ -706,13 +712,15 @@ def test_a_single_curve_is_enforced(
     pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Without curve_preferences, a client offering any one of the curves gets through.
-    plain = load_web_config(write_config(tmp_path, tls_config(pki), "plain.yml"))
+    plain = load_web_config(write_config(tmp_path / "plain.yml", tls_config(pki)))
     with serving(plain) as server:
         for curve in CLIENT_CURVES:
             assert handshake(server, curve_client(pki, curve))[0] == "TLSv1.3", curve
     # With one curve, only a client offering that one does.
     for go_name, openssl_name in [("CurveP384", "secp384r1"), ("X25519", "X25519")]:
-        path = write_config(tmp_path, tls_config(pki, f"curve_preferences: [{go_name}]"))
+        path = write_config(
+            tmp_path / "web.yml", tls_config(pki, f"curve_preferences: [{go_name}]")
+        )
         config = load_web_config(path)
         with serving(config) as server:
             assert handshake(server, curve_client(pki, openssl_name))[0] == "TLSv1.3"
@@ -736,7 +744,9 @@ def test_the_toolkits_some_curves_file_is_enforced(pki: PKI, workdir: Path) -> N
 def test_several_curves_cannot_be_set_and_say_so(
     pki: PKI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_config(tmp_path, tls_config(pki, "curve_preferences: [X25519, CurveP384, X25519]"))
+    path = write_config(
+        tmp_path / "web.yml", tls_config(pki, "curve_preferences: [X25519, CurveP384, X25519]")
+    )
     config = load_web_config(path)
     assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
         (
@@ -761,7 +771,7 @@ def test_http2_asked_for_is_said_not_to_be_served(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, setting: str | None, warned: bool
 ) -> None:
     text = f"http_server_config:\n  http2: {setting}\n" if setting else "basic_auth_users: {}\n"
-    path = write_config(tmp_path, text)
+    path = write_config(tmp_path / "web.yml", text)
     load_web_config(path)
     expected = [
         (
@@ -775,7 +785,7 @@ def test_http2_asked_for_is_said_not_to_be_served(
 
 
 def test_a_client_that_never_handshakes_blocks_nobody(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, tls_config(pki)))
+    config = load_web_config(write_config(tmp_path / "web.yml", tls_config(pki)))
     with serving(config, handshake_timeout=120) as server:
         stalled = [socket.create_connection(server.server_address[:2]) for _ in range(3)]
         try:
@@ -791,7 +801,7 @@ def test_a_client_that_never_handshakes_blocks_nobody(pki: PKI, tmp_path: Path) 
 
 
 def test_a_stalled_handshake_is_closed_after_the_timeout(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, tls_config(pki)))
+    config = load_web_config(write_config(tmp_path / "web.yml", tls_config(pki)))
     with (
         serving(config, handshake_timeout=0.2) as server,
         socket.create_connection(server.server_address[:2]) as stalled,
@@ -803,7 +813,7 @@ def test_a_stalled_handshake_is_closed_after_the_timeout(pki: PKI, tmp_path: Pat
 
 
 def test_plain_http_to_the_tls_port_gets_400(pki: PKI, tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, tls_config(pki)))
+    config = load_web_config(write_config(tmp_path / "web.yml", tls_config(pki)))
     with serving(config) as server:
         response = requests.get(url(server, "http"), timeout=30)
     assert (response.status_code, response.text) == (
@@ -817,7 +827,9 @@ def test_renewed_certificate_is_served_without_restart(pki: PKI, tmp_path: Path)
     shutil.copy(pki.server_cert, cert)
     shutil.copy(pki.server_key, key)
     config = load_web_config(
-        write_config(tmp_path, "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n")
+        write_config(
+            tmp_path / "web.yml", "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+        )
     )
     new_ca = trustme.CA()
     renewed = new_ca.issue_cert("127.0.0.1")
@@ -841,7 +853,9 @@ def test_a_broken_renewal_keeps_the_previous_certificate(
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     shutil.copy(pki.server_cert, cert)
     shutil.copy(pki.server_key, key)
-    path = write_config(tmp_path, "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n")
+    path = write_config(
+        tmp_path / "web.yml", "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n"
+    )
     config = load_web_config(path)
     with serving(config) as server:
         shutil.copy(pki.other_key, key)  # a key that does not belong to the certificate
@@ -861,7 +875,7 @@ def test_a_broken_renewal_keeps_the_previous_certificate(
 
 
 def test_server_without_tls_speaks_plain_http(tmp_path: Path) -> None:
-    config = load_web_config(write_config(tmp_path, ""))
+    config = load_web_config(write_config(tmp_path / "web.yml", ""))
     with serving(config) as server:
         response = requests.get(url(server, "http"), timeout=30)
     assert (response.status_code, response.text) == (200, "ok\n")
@@ -883,7 +897,7 @@ def inline(path: Path) -> str:
 def test_inline_certificate_and_key_serve_https(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(
         write_config(
-            tmp_path,
+            tmp_path / "web.yml",
             f"tls_server_config:\n  cert: {inline(pki.server_cert)}  key: {inline(pki.server_key)}",
         )
     )
@@ -895,7 +909,7 @@ def test_inline_certificate_and_key_serve_https(pki: PKI, tmp_path: Path) -> Non
 def test_inline_client_ca_verifies_client_certificates(pki: PKI, tmp_path: Path) -> None:
     config = load_web_config(
         write_config(
-            tmp_path,
+            tmp_path / "web.yml",
             tls_config(pki, "client_auth_type: RequireAndVerifyClientCert")
             + f"  client_ca: {inline(pki.ca)}",
         )
@@ -910,7 +924,7 @@ def test_inline_client_ca_verifies_client_certificates(pki: PKI, tmp_path: Path)
 def test_an_inline_key_is_never_shown(pki: PKI, tmp_path: Path) -> None:
     key_text = pki.other_key.read_text()
     path = write_config(
-        tmp_path,
+        tmp_path / "web.yml",
         f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key: {inline(pki.other_key)}",
     )
     with pytest.raises(WebConfigError) as err:
@@ -923,9 +937,8 @@ def test_an_inline_key_is_never_shown(pki: PKI, tmp_path: Path) -> None:
     assert body not in str(err.value)
     config = load_web_config(
         write_config(
-            tmp_path,
+            tmp_path / "good.yml",
             f"tls_server_config:\n  cert_file: {pki.server_cert}\n  key: {inline(pki.server_key)}",
-            "good.yml",
         )
     )
     assert pki.server_key.read_text().strip().splitlines()[1] not in repr(config)
@@ -941,7 +954,7 @@ def test_rate_limit_is_read(workdir: Path) -> None:
 def test_a_zero_burst_is_accepted_as_in_go_but_said_to_refuse_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write_config(tmp_path, "rate_limit:\n  interval: 1s\n  burst: 0\n")
+    path = write_config(tmp_path / "web.yml", "rate_limit:\n  interval: 1s\n  burst: 0\n")
     assert load_web_config(path).rate_limit == RateLimit(interval=1.0, burst=0)
     assert [logged(r) for r in caplog.records if r.levelno == logging.WARNING] == [
         (
@@ -991,7 +1004,7 @@ def test_client_sans_are_spelled_as_go_spells_them() -> None:
 def test_a_reload_keeps_an_unchanged_rate_limit_bucket_and_starts_a_changed_one_full(
     tmp_path: Path,
 ) -> None:
-    path = write_config(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 2\n")
+    path = write_config(tmp_path / "web.yml", "rate_limit:\n  interval: 1h\n  burst: 2\n")
     holder = WebHolder.load(path)
     bucket = holder.current.limiter
     assert bucket is not None and [bucket.allow(), bucket.allow()] == [True, True]
@@ -1002,13 +1015,13 @@ def test_a_reload_keeps_an_unchanged_rate_limit_bucket_and_starts_a_changed_one_
     assert holder.current.limiter is bucket
     assert bucket.allow() is False
 
-    write_config(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 3\n")
+    write_config(tmp_path / "web.yml", "rate_limit:\n  interval: 1h\n  burst: 3\n")
     holder.apply(holder.read())  # type: ignore[arg-type]
     changed = holder.current.limiter
     assert changed is not None and changed is not bucket
     assert [changed.allow() for _ in range(4)] == [True, True, True, False]
 
-    write_config(tmp_path, f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
+    write_config(tmp_path / "web.yml", f"basic_auth_users:\n  prometheus: {PROMETHEUS_HASH}\n")
     holder.apply(holder.read())  # type: ignore[arg-type]
     assert holder.current.limiter is None
     check = holder.current.authenticate
@@ -1018,17 +1031,17 @@ def test_a_reload_keeps_an_unchanged_rate_limit_bucket_and_starts_a_changed_one_
 
 
 def test_a_reload_may_not_turn_tls_on_or_off(pki: PKI, tmp_path: Path) -> None:
-    plain = WebHolder.load(write_config(tmp_path, "basic_auth_users: {}\n"))
+    plain = WebHolder.load(write_config(tmp_path / "web.yml", "basic_auth_users: {}\n"))
     assert plain.tls is False
-    write_config(tmp_path, tls_config(pki))
+    write_config(tmp_path / "web.yml", tls_config(pki))
     with pytest.raises(WebConfigError) as err:
         plain.read()
     assert str(err.value) == f"{tmp_path / 'web.yml'}: turning TLS on or off needs a restart"
     assert plain.current.ssl_context is None
 
-    secure = WebHolder.load(write_config(tmp_path, tls_config(pki), "tls.yml"))
+    secure = WebHolder.load(write_config(tmp_path / "tls.yml", tls_config(pki)))
     assert secure.tls is True
-    write_config(tmp_path, "basic_auth_users: {}\n", "tls.yml")
+    write_config(tmp_path / "tls.yml", "basic_auth_users: {}\n")
     with pytest.raises(WebConfigError) as err:
         secure.read()
     assert str(err.value) == f"{tmp_path / 'tls.yml'}: turning TLS on or off needs a restart"

@@ -16,7 +16,7 @@ from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .pagereads import PageView
 from .results import ProbeRefused, ScrapeResult
-from .state import Fetch, Key, Outcome, Runtime, Target
+from .state import Key, Outcome, Runtime, Target
 from .totals import WorkspaceTotals, total
 
 
@@ -71,10 +71,10 @@ class MemoryView:
     page_totals: frozenset[Key]
     """The jobs whose page statistics are kept."""
     fetches_in_flight: int
-    """Upstream fetches started and not yet settled."""
+    """Upstream fetches and listing walks started and not yet settled."""
     listed_jobs: dict[str, int]
-    """Per discovering workspace, the jobs whose listed data is kept (not those past
-    ``include_finished_for``, which are kept as ids alone)."""
+    """Per discovering workspace, the jobs whose whole listed data is kept (not those past
+    ``include_finished_for``, of which only a tally is kept)."""
 
 
 class Exporter:
@@ -153,18 +153,20 @@ class Exporter:
             # The listings of workspaces none of whose jobs was read; the others keep to
             # their cadence, which the scrapes follow.
             read = {ws_id for ws_id, _ in settled}
-            listings: dict[str, Fetch] = {}
-            for ws in rt.config.workspaces:
-                if ws.discover and ws.id not in read:
-                    listings.update(discovery.refresh(rt, deadline, ws.id, self.sharding))
+            walks = [
+                walk
+                for ws in rt.config.workspaces
+                if ws.discover and ws.id not in read
+                for walk in discovery.start_walks(rt, deadline, ws.id, self._owns)
+            ]
         else:
-            listings = discovery.refresh(rt, deadline, None, self.sharding)
+            walks = discovery.start_walks(rt, deadline, None, self._owns)
         explicit = [
             t for t in rt.explicit.values() if self.sharding.owns(t.key) and t.key not in settled
         ]
         begun = pipeline.begin(rt, explicit, deadline)
-        discovery.wait_and_settle(rt, listings, deadline)
-        selected = targets.select(rt, self.sharding, time.time())
+        discovery.wait(rt, walks, deadline)
+        selected = targets.select(rt, self.sharding)
         fetch.forget_others(rt, {t.key for t in selected})
         if unread_only:
             selected = [t for t in selected if t.key not in settled]
@@ -191,7 +193,7 @@ class Exporter:
             )
         key = (workspace_id, job_id)
         self._discover(rt, deadline, workspace_id)
-        selected = [t for t in targets.select(rt, self.sharding, time.time()) if t.key == key]
+        selected = [t for t in targets.select(rt, self.sharding) if t.key == key]
         if not selected:
             if not ws.allow_unconfigured_probes:
                 return ProbeRefused(
@@ -204,14 +206,17 @@ class Exporter:
 
     def _discover(self, rt: Runtime, deadline: float, only: str | None = None) -> None:
         """Start the listing walks that are due and wait for them within ``deadline``."""
-        fetches = discovery.refresh(rt, deadline, only, self.sharding)
-        discovery.wait_and_settle(rt, fetches, deadline)
+        walks = discovery.start_walks(rt, deadline, only, self._owns)
+        discovery.wait(rt, walks, deadline)
+
+    def _owns(self, workspace_id: str, job_id: str) -> bool:
+        return self.sharding.owns((workspace_id, job_id))
 
     def targets(self, deadline: float) -> list[Target]:
         """The jobs this exporter (shard) exports now; refreshes discovery when due (``/sd``)."""
         rt = self._runtime
         self._discover(rt, deadline)
-        selected = targets.select(rt, self.sharding, time.time())
+        selected = targets.select(rt, self.sharding)
         # With /probe per job, /metrics may never collect jobs: prune here too.
         fetch.forget_others(rt, {t.key for t in selected})
         return selected
@@ -220,12 +225,12 @@ class Exporter:
         """What the last scrapes saw of each exported job, from memory (no upstream calls)."""
         rt = self._runtime
         views: list[TargetView] = []
-        for target in targets.select(rt, self.sharding, time.time()):
+        for target in targets.select(rt, self.sharding):
             state = rt.states.get(target.key)
             job = targets.known_job(rt, target)
             if not target.explicit:
-                listing = rt.listings.get(target.workspace.id)
-                last = listing.last_success if listing else None
+                snapshot = rt.snapshot(target.workspace.id)
+                last = snapshot.last_success if snapshot else None
             else:
                 last = state.last_success if state else None
             reason = state.down_reason if state else None
@@ -252,11 +257,13 @@ class Exporter:
     def memory(self) -> MemoryView:
         """What is remembered now, from memory (no upstream calls)."""
         rt = self._runtime
+        snapshots = {ws_id: rt.snapshot(ws_id) for ws_id in rt.discoveries}
+        listed = {ws_id: s for ws_id, s in snapshots.items() if s is not None}
         with rt.lock:
             return MemoryView(
                 frozenset(rt.states),
-                frozenset(rt.listings),
+                frozenset(listed),
                 frozenset(rt.pages),
-                len(rt.inflight),
-                {ws_id: len(listing.jobs) for ws_id, listing in rt.listings.items()},
+                len(rt.inflight) + discovery.in_flight(rt),
+                {ws_id: len(snapshot.jobs) for ws_id, snapshot in listed.items()},
             )

@@ -177,11 +177,11 @@ def discovery_families(rt: Runtime) -> list[Family]:
     """Each discovering workspace's listing health, from memory (no upstream call)."""
     up, errors = family(metrics.DISCOVERY_UP), family(metrics.DISCOVERY_ERROR_INFO)
     for ws in rt.config.workspaces:
-        listing = rt.listings.get(ws.id) if ws.discover else None
-        if listing is None:
+        owner = rt.discoveries.get(ws.id)
+        if owner is None or (owner.snapshot is None and owner.health.error is None):
             continue
         labels = render_labels(metrics.DISCOVERY_UP.labels, (ws.id,))
-        error = listing.error
+        error = owner.health.error
         up.add(labels, 0.0 if error is not None else 1.0)
         if error is not None:
             errors.add(labels + _extra("reason", error), 1.0)

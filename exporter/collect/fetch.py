@@ -1,12 +1,12 @@
-"""Fetching within the scrape deadline: one shared in-flight fetch per job or listing, the
-per-workspace rate-limit backoff, and settling what came back into an :class:`Outcome`."""
+"""Fetching within the scrape deadline: one shared in-flight fetch per job or pages read, and
+settling what came back into an :class:`Outcome` (discovery's walks are its owners', see
+:mod:`.discovery`; the rate-limit backoff is :mod:`.backoff`)."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import functools
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 
@@ -14,36 +14,13 @@ from ..config import Workspace
 from ..convocore.model import parse_job
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
-from .state import Backoff, Fetch, JobState, Key, Outcome, Runtime, Target
+from .backoff import in_backoff, note_result
+from .state import Fetch, JobState, Key, Outcome, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
 
-BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 300.0
 # Reasons after which the job's last good data is no longer served.
 _FORGET_REASONS = frozenset({"not_found"})
-
-
-def in_backoff(rt: Runtime, workspace_id: str, now: float) -> bool:
-    backoff = rt.backoffs.get(workspace_id)
-    return backoff is not None and backoff.until > now
-
-
-def note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
-    with rt.lock:
-        backoff = rt.backoffs.setdefault(workspace_id, Backoff())
-        if result.reason == "rate_limited":
-            if result.retry_after is not None:
-                delay = result.retry_after
-            else:
-                delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2**backoff.strikes)
-                delay *= 0.5 + random.random()  # noqa: S311 - jitter, not crypto
-            backoff.strikes += 1
-            backoff.until = time.monotonic() + delay
-            backoff.wall_until = time.time() + delay
-        elif result.ok and backoff.until <= time.monotonic():
-            # A success that raced a 429 does not end the backoff that 429 started.
-            backoff.strikes = 0
 
 
 def _fetch_job(

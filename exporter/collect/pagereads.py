@@ -31,7 +31,8 @@ from ..convocore.api import PAGES_LIMIT, ListAnswer, Position
 from ..convocore.pages import PageStats, page_key
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
-from .fetch import in_backoff, note_result, result_of, start
+from .backoff import in_backoff, note_result
+from .fetch import result_of, start
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -137,18 +138,20 @@ def _walk(
     trace: ProbeTrace | None,
 ) -> tuple[ApiResult, _Walk]:
     walk = _Walk(ws.page_stats_max_pages, resume)
-    requests = max(math.ceil(ws.page_stats_max_pages / PAGES_LIMIT) + 2, _MIN_REQUESTS)
-    result = rt.client.list_pages(
+    bound = max(math.ceil(ws.page_stats_max_pages / PAGES_LIMIT) + 2, _MIN_REQUESTS)
+    answers = rt.client.list_pages(
         ws.id,
         ws.token,
         job_id,
         deadline,
-        walk.consume,
         first=walk.resume_at,
         first_index=walk.resume_index,
-        max_requests=requests,
         trace=trace,
     )
+    for answer in answers:
+        if not walk.consume(answer) or answers.answers >= bound:
+            break
+    result = answers.failed or ApiResult(data=answers.answers)
     if result.ok and not walk.ended and not walk.truncated and not walk.restart:
         walk.truncated = True  # stopped by the request bound: counted as far as it went
     return result, walk

@@ -19,7 +19,7 @@ import queue
 import time
 
 from ..convocore.trace import ProbeTrace
-from . import discovery
+from .discovery import serve
 from .fetch import begin_job, log_transitions, overdue, settle_job
 from .pagereads import PageView, Reads
 from .state import Fetch, Key, Outcome, Runtime, Target
@@ -64,7 +64,7 @@ def run(
 
     outcomes: dict[Key, Outcome] = {}
     jobs: dict[Key, Fetch] = {}
-    for key, outcome in discovery.outcomes(rt, targets, trace).items():
+    for key, outcome in serve.outcomes(rt, targets, trace).items():
         settled(by_key[key], outcome)
     for target in targets:
         if not target.explicit:

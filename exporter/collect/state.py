@@ -12,7 +12,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ..config import Config, Workspace
 from ..convocore.api import ConvocoreClient, Position
@@ -21,6 +21,8 @@ from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
 from ..exposition import metrics
 from ..exposition.writer import Sample, render_labels
+from .backoff import Backoff
+from .discovery import ListingSlots, Snapshot, WorkspaceDiscovery
 from .own import OwnMetrics
 
 Key = tuple[str, str]
@@ -65,40 +67,6 @@ class PageState:
     final: bool = False  # read after the job was known finished: never read again
     error: str | None = None  # why the last read failed
     failures: int = 0  # reads failed in a row
-
-
-@dataclass(slots=True)
-class Listing:
-    """A workspace's jobs as listed by discovery, and the health of its listing.
-
-    Only what the metrics and the next refresh need is kept: the jobs that may be exported
-    (active, or finished within ``include_finished_for``), the ids of the others (so a refresh
-    knows them as old), and where each active job stood in the list."""
-
-    jobs: dict[str, Job] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)  # wall time each job was last read
-    aged: set[str] = field(default_factory=set)  # listed, finished before the horizon
-    positions: dict[str, int] = field(default_factory=dict)  # active jobs: index in the list
-    cursor: bool = False  # the list answers with cursors (else page numbers)
-    page_size: int = 0
-    total: int | None = None  # as the last page-numbered answer said
-    fetched_at: float | None = None  # Runtime.clock time the last full listing completed
-    refreshed_at: float | None = None  # ... and the last refresh, full or partial
-    last_success: float | None = None  # wall time of the last good listing, full or partial
-    cut: int = 0  # jobs the last full listing left out at discover_max_pages
-    error: str | None = None  # why the last listing failed; None while it answers
-    failed: ApiResult | None = None  # ... and that failed result, for the log
-    failing_since: float | None = None  # Runtime.clock time of the first failure in a row
-    expired: bool = False  # failing for longer than discover_grace_period (logged once)
-
-
-@dataclass(slots=True)
-class Backoff:
-    """A workspace's rate-limit backoff after a 429."""
-
-    until: float = 0.0  # monotonic
-    wall_until: float = 0.0
-    strikes: int = 0
 
 
 class Fetch:
@@ -159,7 +127,9 @@ class Runtime:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
         )
-        # Discovery's walks over job listings, which hand their requests to ``executor``.
+        # Discovery's walks over job listings, which hand their requests to ``executor``
+        # through ``listing``: half of max_concurrency for every workspace together.
+        self.listing = ListingSlots(self.executor, max(1, config.api.max_concurrency // 2))
         self.walkers = concurrent.futures.ThreadPoolExecutor(
             max_workers=max(1, min(8, sum(ws.discover for ws in config.workspaces))),
             thread_name_prefix="listing",
@@ -167,7 +137,10 @@ class Runtime:
         self.lock = threading.Lock()
         self.closed = False  # a reload replaced this runtime, or the exporter stopped
         self.states: dict[Key, JobState] = {}
-        self.listings: dict[str, Listing] = {}
+        # The one owner of each discovering workspace's listing.
+        self.discoveries: dict[str, WorkspaceDiscovery] = {
+            ws.id: WorkspaceDiscovery(ws) for ws in config.workspaces if ws.discover
+        }
         self.backoffs: dict[str, Backoff] = {}
         self.inflight: dict[object, Fetch] = {}
         # Fetch keys whose last fetch timed out in flight, with its reason: scrapes do not
@@ -215,13 +188,21 @@ class Runtime:
         }
         with old.lock:
             self.states = {k: replace(v) for k, v in old.states.items() if k[0] in self.workspaces}
-            self.listings = {k: v for k, v in old.listings.items() if k in self.workspaces}
+            for ws_id, owner in self.discoveries.items():
+                if ws_id in old.discoveries:
+                    owner.adopt(old.discoveries[ws_id])
             self.backoffs = {k: replace(v) for k, v in old.backoffs.items() if k in self.workspaces}
             self.dropped = {k: set(v) for k, v in old.dropped.items() if k in self.workspaces}
             kept = self.workspaces
             self.overdue = {k: v for k, v in old.overdue.items() if _workspace_of(k) in kept}
             self.pages = {k: replace(v) for k, v in old.pages.items() if k[0] in same_cap}
             self.truncated = {k: set(v) for k, v in old.truncated.items() if k in same_cap}
+
+    def snapshot(self, workspace_id: str) -> Snapshot | None:
+        """The workspace's last good listing as its discovery published it; None without
+        discovery or before its first listing. Immutable: read it freely."""
+        owner = self.discoveries.get(workspace_id)
+        return owner.snapshot if owner is not None else None
 
     def close(self, *, abort: bool = False) -> None:
         """Stop fetching for this config; ``abort`` (the exporter stopping, not a reload)
@@ -241,6 +222,5 @@ class Runtime:
 
 
 def _workspace_of(key: object) -> object:
-    """The workspace of a fetch key: ``("job", ws, job)``, ``("list", ws)`` or
-    ``("pages", ws, job)``."""
+    """The workspace of a fetch key: ``("job", ws, job)`` or ``("pages", ws, job)``."""
     return key[1] if isinstance(key, tuple) and len(key) > 1 else None

@@ -8,6 +8,7 @@ import logging
 
 from ..config import Workspace
 from ..convocore.model import Job
+from . import age
 from .state import Key, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -30,7 +31,7 @@ class Sharding:
         return self.total == 1 or shard_of(*key, self.total) == self.shard
 
 
-def select(rt: Runtime, sharding: Sharding, now_wall: float) -> list[Target]:
+def select(rt: Runtime, sharding: Sharding) -> list[Target]:
     """Explicit jobs, then discovered ones, filtered by shard, age and ``max_jobs``."""
     selected: list[Target] = []
     for ws in rt.config.workspaces:
@@ -38,12 +39,10 @@ def select(rt: Runtime, sharding: Sharding, now_wall: float) -> list[Target]:
         if ws.discover:
             candidates.extend(_discovered(rt, ws))
         candidates = [t for t in candidates if sharding.owns(t.key)]
-        if ws.include_finished_for is not None:
+        horizon = age.horizon(ws)
+        if horizon is not None:
             # Only discovered jobs age out: a job listed by hand is always exported.
-            horizon = now_wall - ws.include_finished_for
-            candidates = [
-                t for t in candidates if t.explicit or not _finished_before(rt, t, horizon)
-            ]
+            candidates = [t for t in candidates if t.explicit or not _past(rt, t, horizon)]
         if ws.max_jobs is not None:
             candidates = _cap(rt, ws, candidates, ws.max_jobs)
         selected.extend(candidates)
@@ -51,12 +50,12 @@ def select(rt: Runtime, sharding: Sharding, now_wall: float) -> list[Target]:
 
 
 def _discovered(rt: Runtime, ws: Workspace) -> list[Target]:
-    listing = rt.listings.get(ws.id)
-    if listing is None:
+    snapshot = rt.snapshot(ws.id)
+    if snapshot is None:
         return []
     return [
         Target(ws, job_id, "", explicit=False)
-        for job_id in listing.jobs
+        for job_id in snapshot.jobs
         if (ws.id, job_id) not in rt.explicit
     ]
 
@@ -66,15 +65,13 @@ def known_job(rt: Runtime, target: Target) -> Job | None:
     state = rt.states.get(target.key)
     if state is not None and state.job is not None:
         return state.job
-    listing = rt.listings.get(target.workspace.id)
-    return listing.jobs.get(target.job_id) if listing else None
+    snapshot = rt.snapshot(target.workspace.id)
+    return snapshot.jobs.get(target.job_id) if snapshot else None
 
 
-def _finished_before(rt: Runtime, target: Target, horizon: float) -> bool:
+def _past(rt: Runtime, target: Target, horizon: float) -> bool:
     job = known_job(rt, target)
-    if job is None or not job.finished:
-        return False
-    return job.updated_timestamp is not None and job.updated_timestamp < horizon
+    return job is not None and age.past(job, horizon)
 
 
 def _cap(rt: Runtime, ws: Workspace, targets: list[Target], cap: int) -> list[Target]:

@@ -8,7 +8,7 @@ Requests go through :class:`exporter.convocore.transport.Transport`; every call 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -207,45 +207,89 @@ class ConvocoreClient:
         token: Secret,
         job_id: str,
         deadline: float,
-        consume: Callable[[ListAnswer], bool],
         *,
         first: Position = 1,
         first_index: int = 0,
-        max_requests: int,
         trace: ProbeTrace | None = None,
-    ) -> ApiResult:
-        """Walk a job's scraped-pages list from ``first`` (a page number, or a cursor starting
-        at ``first_index``), handing each answer to ``consume``; page numbers or cursors, as
-        the list answers.
-
-        The walk ends when ``consume`` returns False, when the list ends, or after
-        ``max_requests`` answers. A repeated cursor is ``invalid_response``. ``data`` is the
-        number of answers read.
-        """
+    ) -> Follow:
+        """A job's scraped-pages list followed from ``first`` (a page number, or a cursor
+        starting at ``first_index``), page numbers or cursors, as the list answers (see
+        :class:`Follow`)."""
         url = self.pages_url(workspace_id, job_id)
-        at: Position = first
-        index: int | None = first_index if isinstance(first, str) else None
-        seen: set[str] = set()
         call = Call(workspace_id, token, deadline, trace)
-        for count in range(1, max_requests + 1):
+
+        def ask(at: Position, index: int | None) -> ApiResult:
             result = self.transport.get(call, url, list_params(at, PAGES_LIMIT))
-            result = read_list_answer(result, "pages", at, index)
+            return read_list_answer(result, "pages", at, index)
+
+        return Follow(ask, first, first_index)
+
+
+Ask = Callable[[Position, int | None], ApiResult]
+"""One request of a list: the answer at a position (a page number, or a cursor and where the
+answer it asks for starts in the list), as an :class:`ApiResult` of a :class:`ListAnswer`."""
+
+
+class Follow:
+    """A list followed one answer after another: iterating it asks each answer in turn and
+    yields it, until the list ends, an answer fails, or the caller stops asking.
+
+    ``start`` is a position to ask first (a page number, or a cursor starting at
+    ``first_index``), or an answer already read, whose successors are followed. The shape
+    rules of following are kept here, for every list alike: a cursor is passed back
+    verbatim; a repeated cursor, or an answer in another paging than the one before (page
+    numbers then cursors), ends the walk as ``invalid_response``. After the loop, ``failed``
+    is the failed result that ended it (None when the list ended or the caller stopped), and
+    ``answers`` how many answers were read (the answer given as ``start`` not counted).
+    """
+
+    def __init__(self, ask: Ask, start: Position | ListAnswer = 1, first_index: int = 0) -> None:
+        self._ask = ask
+        self._start = start
+        self._first_index = first_index
+        self.failed: ApiResult | None = None
+        self.answers = 0
+
+    def __iter__(self) -> Iterator[ListAnswer]:
+        cursors: set[str] = set()
+        before: ListAnswer | None = None
+        if isinstance(self._start, ListAnswer):
+            before = self._start
+            at, index = _next(before)
+        else:
+            at = self._start
+            index = self._first_index if isinstance(at, str) else None
+        while at is not None:
+            if isinstance(at, str):
+                if at in cursors:
+                    self.failed = ApiResult(reason="invalid_response", detail="nextCursor repeats")
+                    return
+                cursors.add(at)
+            result = self._ask(at, index)
             if not result.ok:
-                return result
-            batch: ListAnswer = result.data
-            if not consume(batch) or batch.last:
-                return ApiResult(data=count)
-            if batch.next_cursor is not None:
-                if batch.next_cursor in seen:
-                    return ApiResult(reason="invalid_response", detail="nextCursor repeats")
-                seen.add(batch.next_cursor)
-                index = batch.first_index + len(batch.items)
-                at = batch.next_cursor
-            elif isinstance(at, int):
-                at += 1
-            else:
-                return ApiResult(data=count)
-        return ApiResult(data=max_requests)
+                self.failed = result
+                return
+            answer: ListAnswer = result.data
+            if before is not None and answer.cursor != before.cursor:
+                self.failed = ApiResult(
+                    reason="invalid_response", detail="the list changed its paging"
+                )
+                return
+            self.answers += 1
+            yield answer
+            before = answer
+            at, index = _next(answer)
+
+
+def _next(answer: ListAnswer) -> tuple[Position | None, int | None]:
+    """Where the answer after ``answer`` is asked, and where it starts; None at the end."""
+    if answer.last:
+        return None, None
+    if answer.next_cursor is not None:
+        return answer.next_cursor, answer.first_index + len(answer.items)
+    if isinstance(answer.at, int):
+        return answer.at + 1, None
+    return None, None
 
 
 def _object_data(result: ApiResult) -> ApiResult:

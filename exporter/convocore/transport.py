@@ -15,14 +15,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-import requests.adapters
-from requests.auth import AuthBase
+from requests.structures import CaseInsensitiveDict
+from requests.utils import default_headers, requote_uri, urldefragauth
 
 from .. import __version__
 from ..config import ApiConfig, Secret
@@ -83,20 +83,6 @@ class Call:
     """``/probe?debug=true``: receives every HTTP attempt and the retry decision."""
 
 
-class _Bearer(AuthBase):
-    """Sets the Authorization header; also stops requests from consulting ~/.netrc."""
-
-    def __init__(self, token: Secret) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = "Bearer " + self._token.reveal()
-        return request
-
-    def __repr__(self) -> str:
-        return "_Bearer(<redacted>)"
-
-
 class RequestObserver(Protocol):
     """Where the client reports each HTTP request it makes (the exporter's own metrics)."""
 
@@ -141,6 +127,162 @@ def _same_origin(a: str, b: str) -> bool:
     return (left.scheme, left.hostname, left.port) == (right.scheme, right.hostname, right.port)
 
 
+class _OneOriginAdapter(WatchedAdapter):
+    """requests' adapter, for requests that go to one origin with the same settings each time:
+    the connection pool (a lookup that parses the URL and builds a pool key) and the form of
+    the request line (a path, or the whole URL through a plain-HTTP proxy) are found once, by
+    requests' own methods, for URLs under ``prefix``; anything else takes requests' way."""
+
+    def __init__(self, prefix: str | None, pool_size: int) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        self._prefix = prefix
+        self._pool: Any = None
+        self._whole_url: bool | None = None
+        self._verified: Any = None
+        # Where the path starts in such a URL (requests' path_url would parse it each time).
+        origin = ""
+        if prefix is not None:
+            parts = urlsplit(prefix)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        self._path_at = len(origin) if prefix is not None and prefix.startswith(origin) else -1
+
+    def _ours(self, request: requests.PreparedRequest) -> bool:
+        url = request.url
+        return self._prefix is not None and url is not None and url.startswith(self._prefix)
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        if not self._ours(request):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        pool = self._pool
+        if pool is None or pool.pool is None:  # urllib3 empties ``pool`` when it is closed
+            pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+            self._pool = pool
+        return pool
+
+    def request_url(
+        self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None
+    ) -> str:
+        if not self._ours(request):
+            return super().request_url(request, proxies)
+        if self._whole_url is None:
+            self._whole_url = super().request_url(request, proxies) != request.path_url
+        if self._whole_url:
+            return str(urldefragauth(str(request.url)))
+        return request.path_url if self._path_at < 0 else str(request.url)[self._path_at :]
+
+    def cert_verify(self, conn: Any, url: str, verify: bool | str, cert: Any) -> None:
+        # Sets the pool's TLS settings, after two stat() calls on the CA bundle: once per pool.
+        if conn is not self._verified:
+            super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+            if conn is self._pool:
+                self._verified = conn
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        # requests' own, but for the cookies of the answer: never sent back, so never parsed.
+        response = requests.Response()
+        response.status_code = resp.status
+        response.headers = CaseInsensitiveDict(resp.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = str(req.url)
+        response.request = req
+        response.connection = self
+        return response
+
+    def close(self) -> None:
+        self._pool = self._verified = None  # a request after a reload's close: a new pool
+        super().close()
+
+
+class Sender:
+    """requests' connection pool to the API origin, with everything that does not change
+    between requests worked out once, when the config is loaded.
+
+    ``Session.request`` redoes per call what is fixed for an exporter that calls one origin
+    with fixed headers: it reads the proxy and CA-bundle variables of the environment
+    (``merge_environment_settings``, a walk over all of ``os.environ``), merges the session's
+    headers, cookies, auth and hooks into a new request, and parses the URL again. Here the
+    environment is read once for the API's base URL (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``: a reload builds
+    a new one), the headers of each token are built once, and each request is a prepared
+    request handed straight to the adapter with the same arguments every time. No cookies are
+    kept or sent (the API authenticates with the bearer token alone) and ``~/.netrc`` is
+    never read.
+    """
+
+    def __init__(self, base_url: str, pool_size: int) -> None:
+        # Only to read the environment exactly as requests does (NO_PROXY included), once.
+        session = requests.Session()
+        settings = session.merge_environment_settings(base_url, {}, None, None, None)
+        session.close()
+        self.proxies: dict[str, str] = dict(settings["proxies"])
+        verify = settings["verify"]
+        self.verify: bool | str = True if verify is None else verify
+        fixed = default_headers()
+        fixed.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._fixed = fixed
+        self._headers: dict[Secret, CaseInsensitiveDict[str]] = {}
+        # URLs under the base URL are built already quoted (api.py); when requests would
+        # leave the base URL as it is, it leaves such a URL as it is too, but for requoting,
+        # unless a path segment starts with a dot (it removes dot segments) or the URL has a
+        # query already.
+        probe = requests.PreparedRequest()
+        probe.prepare_url(base_url, None)
+        self._prefix = base_url + "/" if probe.url == base_url else None
+        self._adapter = _OneOriginAdapter(self._prefix, pool_size)
+
+    def headers(self, token: Secret) -> CaseInsensitiveDict[str]:
+        """The headers of every request made with ``token``, in requests' order: built once
+        and shared (nothing below the adapter changes them)."""
+        headers = self._headers.get(token)
+        if headers is None:
+            headers = CaseInsensitiveDict(self._fixed)
+            headers["Authorization"] = "Bearer " + token.reveal()
+            self._headers[token] = headers
+        return headers
+
+    def prepare(
+        self, token: Secret, url: str, params: dict[str, str] | None = None
+    ) -> requests.PreparedRequest:
+        """The GET requests would prepare for ``url`` and ``params`` with ``token``."""
+        request = requests.PreparedRequest()
+        request.method = "GET"
+        prefix = self._prefix
+        if (
+            prefix is not None
+            and url.startswith(prefix)
+            and "/." not in url[len(prefix) - 1 :]
+            and "?" not in url
+        ):
+            request.url = requote_uri(f"{url}?{urlencode(params)}" if params else url)
+        else:
+            request.prepare_url(url, params)
+        request.headers = self.headers(token)
+        return request
+
+    def send(
+        self, token: Secret, url: str, params: dict[str, str] | None, timeout: float
+    ) -> requests.Response:
+        """One GET, its body left unread (``stream``); no retries, no redirects followed."""
+        return self._adapter.send(
+            self.prepare(token, url, params),
+            stream=True,
+            timeout=(timeout, timeout),
+            verify=self.verify,
+            cert=None,
+            proxies=self.proxies,
+        )
+
+    def close(self) -> None:
+        self._adapter.close()
+
+
 class Transport:
     """One pooled connection set to the API origin, shared by every workspace and thread."""
 
@@ -163,21 +305,7 @@ class Transport:
         self._in_flight: set[Guard] = set()
         self._in_flight_lock = threading.Lock()
         self._aborted = False
-        self._session = requests.Session()
-        adapter = WatchedAdapter(
-            pool_connections=4, pool_maxsize=max(api.max_concurrency, 4), max_retries=0
-        )
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # requests reads the proxy and CA-bundle variables of the environment on every call
-        # (a walk over all of os.environ, a quarter of a request's CPU time). Every call goes
-        # to the one API origin, so read them once here; a config reload builds a new client.
-        settings = self._session.merge_environment_settings(api.base_url, {}, None, None, None)
-        self._proxies = dict(settings["proxies"])
-        verify = settings["verify"]
-        self._verify: bool | str = True if verify is None else verify
-        self._session.trust_env = False
+        self._sender = Sender(api.base_url, max(api.max_concurrency, 4))
 
     def close(self, *, abort: bool = False) -> None:
         """Release the connection pool. ``abort`` also cuts the requests in flight, and
@@ -190,7 +318,7 @@ class Transport:
                 guards = list(self._in_flight)
             for guard in guards:
                 guard.expire()
-        self._session.close()
+        self._sender.close()
 
     def get(self, call: Call, url: str, params: dict[str, str] | None = None) -> ApiResult:
         """GET with at most one retry: on connection errors and 5xx, and on 429 when the
@@ -238,7 +366,6 @@ class Transport:
     def _attempt(self, call: Call, url: str, params: dict[str, str] | None) -> ApiResult:
         deadline, trace = call.deadline, call.trace
         target = url
-        auth = _Bearer(call.token)
 
         def observe(code: str, started: float, result: ApiResult | None) -> None:
             seconds = time.monotonic() - started
@@ -267,16 +394,7 @@ class Transport:
             guard_this_thread(guard)
             response: requests.Response | None = None
             try:
-                response = self._session.get(
-                    target,
-                    params=params,
-                    auth=auth,
-                    timeout=(limit, limit),
-                    stream=True,
-                    allow_redirects=False,
-                    proxies=self._proxies,
-                    verify=self._verify,
-                )
+                response = self._sender.send(call.token, target, params, limit)
                 code = str(response.status_code)
                 result = self._read(response, own_deadline, deadline)
             except requests.exceptions.Timeout:
@@ -346,6 +464,13 @@ class Transport:
             return ApiResult(reason="invalid_response", detail="answer larger than the size cap")
         body = bytearray()
         stop_at = min(own_deadline, deadline)
+        # A body sent as is with its length is whole once that many bytes are read: no read
+        # for the end of it (the connection is back in the pool either way).
+        whole = (
+            int(declared)
+            if declared.isdigit() and not response.headers.get("Content-Encoding")
+            else -1
+        )
         try:
             while True:
                 if time.monotonic() >= stop_at:
@@ -354,6 +479,8 @@ class Transport:
                 if not chunk:
                     break
                 body += chunk
+                if len(body) == whole:
+                    break
                 if len(body) > cap:
                     return ApiResult(
                         reason="invalid_response", detail="answer larger than the size cap"

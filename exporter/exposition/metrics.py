@@ -427,6 +427,7 @@ REASONS: tuple[str, ...] = (
     "connection",
     "invalid_response",
     "deadline",
+    "internal_error",
 )
 
 API_DURATION_BUCKETS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -24,6 +24,8 @@ EXPLAIN: dict[str, str] = {
     "too large, or a redirect off the API host)",
     "deadline": "the scrape deadline passed before the answer came (or an earlier fetch of "
     "it timed out and this scrape did not wait for it again)",
+    "internal_error": "the workspace's job listing raised inside the exporter (a bug, not the "
+    "API); the log line says where, and the next listing tries again",
 }
 
 
