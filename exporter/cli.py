@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from . import __version__, logs
-from .collect import Exporter, default_process_collectors
+from .collect import Exporter, WarmUp, default_process_collectors
 from .config import (
     Config,
     ConfigError,
@@ -464,10 +464,13 @@ def _serve(
     web: WebHolder,
     demo: DemoServer | None,
 ) -> int:
+    # Serving only: --once reads once anyway, --config.check reads nothing.
+    warm_up = WarmUp(exporter, lambda: scrape_deadline(args.default_timeout, args.timeout_offset))
     reloader = Reloader(
         exporter,
         None if demo is not None else args.config_file,
         web=web,
+        swapped=lambda: warm_up.start("reload"),
     )
     nothing_to_reload = demo is not None and web.path is None
     options = ServerOptions(
@@ -517,6 +520,7 @@ def _serve(
         watched.append(signal.SIGHUP)
     for watched_signal in watched:
         signal.signal(watched_signal, lambda *_: None)  # the wakeup byte does the work
+    warm_up.start("start-up")
     reloader.watch(args.auto_reload_interval)
     for server in servers:
         server.start(poll_interval=None)

@@ -57,8 +57,12 @@ class Reloader:
         path: str | None,
         load: Callable[[str], Config] = load_config,
         web: WebHolder | None = None,
+        swapped: Callable[[], None] | None = None,
     ) -> None:
+        """``swapped`` is called after a new config is swapped in (the first read of the jobs
+        it brings)."""
         self.exporter = exporter
+        self._swapped = swapped
         self.path = path
         self.web = web if web is not None and web.path is not None else None
         """The web config file's side, when there is one."""
@@ -120,6 +124,8 @@ class Reloader:
             for warning in config.warnings:
                 log.warning(warning)
         log.info("config reloaded", extra={"file": self.path or "", "trigger": trigger})
+        if config is not None and self._swapped is not None:
+            self._swapped()
         return None
 
     def changed(self) -> bool:

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Screenshot of the landing page for the docs (docs/landing-page.png).
+"""Screenshots of the landing page for the docs (docs/landing-page.png at a desktop size,
+docs/landing-page-phone.png at a phone's width, the whole page).
 
 Starts the exporter with --demo on a free loopback port (a fixed revision and build date, so
-the picture changes only when the page does), scrapes it once so the jobs table is filled,
-and photographs the page in Debian's headless Chromium at a desktop size. Needs the test
+the pictures change only when the page does), waits until its first read has filled the page
+(nothing scrapes it), and photographs the page in Debian's headless Chromium. Needs the test
 extras (Selenium) and the `chromium` and `chromium-driver` packages; scripts/test installs
-them. The test suite fails when the committed picture is no longer what this makes.
+them. The test suite fails when the committed pictures are no longer what this makes.
 
-    python scripts/screenshot_landing.py [--out docs/landing-page.png]
+    python scripts/screenshot_landing.py [--out-dir docs]
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = (1280, 720)
+DESKTOP_WIDTH = 1280
+PHONE_WIDTH = 390
+NAMES = ("landing-page.png", "landing-page-phone.png")
 
 
 def free_port() -> int:
@@ -49,7 +52,7 @@ def chromium() -> webdriver.Chrome:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "landing-page.png")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     url = f"http://127.0.0.1:{free_port()}"
     env = {
@@ -76,23 +79,38 @@ def main() -> int:
             if time.monotonic() > deadline or exporter.poll() is not None:
                 sys.exit("the exporter did not become ready")
             time.sleep(0.1)
-        requests.get(url + "/metrics", timeout=30).raise_for_status()
+        # The first read at start-up fills the page; no scrape is needed.
+        while "reading..." in requests.get(url + "/?refresh=0", timeout=30).text:
+            if time.monotonic() > deadline:
+                sys.exit("the exporter did not read its jobs")
+            time.sleep(0.1)
         driver = chromium()
         try:
-            width, height = SIZE
-            driver.execute_cdp_cmd(
-                "Emulation.setDeviceMetricsOverride",
-                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-            )
-            driver.get(url + "/")
-            args.out.write_bytes(driver.get_screenshot_as_png())
+            desktop, phone = (args.out_dir / name for name in NAMES)
+            shoot(driver, url + "/", DESKTOP_WIDTH, mobile=False, out=desktop)
+            shoot(driver, url + "/", PHONE_WIDTH, mobile=True, out=phone)
         finally:
             driver.quit()
     finally:
         exporter.terminate()
         exporter.wait(timeout=30)
-    print(args.out)
+    print(desktop, phone)
     return 0
+
+
+def shoot(driver: webdriver.Chrome, url: str, width: int, *, mobile: bool, out: Path) -> None:
+    """Photograph the whole of ``url`` at ``width``."""
+
+    def emulate(height: int) -> None:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+        )
+
+    emulate(800)
+    driver.get(url)
+    emulate(int(driver.execute_script("return document.documentElement.scrollHeight")))
+    out.write_bytes(driver.get_screenshot_as_png())
 
 
 if __name__ == "__main__":

@@ -445,7 +445,9 @@ def test_demo_serves_every_endpoint_and_stops_cleanly_on_sigterm():
         assert landing.headers["Content-Type"] == "text/html; charset=utf-8"
         for text in (
             "Demo mode.",
-            "<td>ws-demo</td><td>job-legacy</td><td>legacy-wiki</td><td>failed<br>"
+            "<h3>Workspace <code>ws-demo</code></h3>",
+            '<span class="name">legacy-wiki</span><br><code class="id">job-legacy</code></td>'
+            '<td data-label="Status"><span class="st st-failed">failed</span><br>'
             '<span class="why">Crawl aborted after 30 failed pages: '
             "https://legacy.example.com/x-0 answered HTTP 403 Forbidden (blocked by the "
             "site&#x27;s firewall)</span></td>",

@@ -311,14 +311,15 @@ def test_the_landing_page_shows_the_text_as_characters(fake, start_exporter):
     running = serve(fake, start_exporter, {"markup": {"resultError": MARKUP}})
     running.scrape()
     page = running.get("/").text
-    row = next(line for line in page.splitlines() if "<td>markup</td>" in line)
+    row = next(line for line in page.splitlines() if '"id">markup</code>' in line)
     assert (
-        '<td>failed<br><span class="why">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; '
-        "&amp; &lt;b&gt;bold&lt;/b&gt;</span></td>"
+        '<td data-label="Status"><span class="st st-failed">failed</span><br><span class="why">'
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;</span></td>"
     ) in row
     assert "<script" not in page and "<b>" not in page
-    plain = next(line for line in page.splitlines() if "<td>plain</td>" in line)
-    assert "<td>failed</td>" in plain and 'class="why"' not in plain
+    plain = next(line for line in page.splitlines() if '"id">plain</code>' in line)
+    assert '<span class="st st-failed">failed</span></td>' in plain
+    assert 'class="why"' not in plain
 
 
 def test_the_comparison_of_other_series_covers_every_job_series(fake, start_exporter):

@@ -88,6 +88,7 @@ def test_no_endpoint_and_no_log_line_shows_the_token(fake, start_exporter, captu
     bodies = []
     for path in (
         "/",
+        "/?refresh=0",
         "/metrics",
         "/sd",
         "/probe?workspace_id=ws-123&job_id=job-a",

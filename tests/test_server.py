@@ -169,23 +169,111 @@ def test_landing_page_lists_targets_escaped_and_capped(fake, start_exporter):
     text = page.text
     assert "<script" not in text and "<link" not in text
     assert (
-        "<tr><td>ws-1</td><td>j0</td>"
-        "<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</td>"
-        '<td>processing</td><td class="up">up</td>'
+        '<tr><td class="job" data-label="Job"><span class="name">'
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</span><br>"
+        '<code class="id">j0</code></td><td data-label="Status">'
+        '<span class="st st-processing">processing</span></td>'
+        '<td class="up" data-label="Up">up</td>'
+        '<td data-label="Progress"><progress value="40" max="200" title="20%"></progress> '
+        '<span class="pages">40 / 200</span></td>'
+        '<td class="num" data-label="Failed pages">3</td>'
+        '<td class="num" data-label="Credits">200</td>'
     ) in text
     assert (
-        '<tr><td>ws-1</td><td>j1</td><td></td><td></td><td class="down">down: not_found</td>'
-        in text
-    )
+        '<tr><td class="job" data-label="Job"><code class="id">j1</code></td>'
+        '<td data-label="Status">unknown</td>'
+        '<td class="down" data-label="Up">down: not_found</td><td data-label="Progress">\u2014</td>'
+        '<td class="num" data-label="Failed pages">\u2014</td><td class="num" data-label="Credits">'
+        '\u2014</td><td data-label="Last success"><span class="never">never</span></td>'
+    ) in text
     assert (
-        '<td><a href="probe?workspace_id=ws-1&amp;job_id=j0">probe</a> '
+        '<td class="links" data-label="Links">'
+        '<a href="probe?workspace_id=ws-1&amp;job_id=j0">probe</a> '
         '<a href="probe?workspace_id=ws-1&amp;job_id=j0&amp;debug=true">debug report</a></td>'
     ) in text
     assert text.count('&amp;debug=true">debug report</a>') == 500
-    assert text.count("<tr><td>ws-1</td>") == 500
-    assert "<h2>Targets (503)</h2>" in text
-    assert '<tr><td colspan="7">and 3 more</td></tr>' in text
+    assert text.count('<tr><td class="job"') == 500
+    assert "<h2>Jobs (503)</h2>" in text
+    assert '<tr><td colspan="8">and 3 more</td></tr>' in text
+    # The totals count every exported job, the 3 left out of the table too.
+    assert (
+        '<span class="label">Jobs</span><span class="value">503</span> '
+        '<span class="meta">1 processing, 502 unknown</span>'
+    ) in text
     assert "Demo mode" not in text
+
+
+def test_landing_page_totals_sum_the_jobs_shown_per_workspace(fake, start_exporter):
+    fake.set_jobs(
+        WS,
+        {
+            "a": full_job("a", WS),
+            "b": full_job(
+                "b",
+                WS,
+                status="completed",
+                done=True,
+                scrapedPagesNum=1500,
+                failedPagesNum=7,
+                estimatedCredits=1234.5,
+            ),
+        },
+    )
+    fake.set_jobs("ws-2", {"c": full_job("c", "ws-2", pageLimit=None)})
+    config = config_yaml(
+        fake.base_url,
+        f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [a, b, gone]\n"
+        "  - id: ws-2\n    token: ${CONVOCORE_TOKEN}\n    jobs: [c]\n",
+    )
+    running = start_exporter(config)
+    before = running.get("/?refresh=0").text
+    # Nothing read yet (no first read in this test): every job says so.
+    assert before.count('<td class="reading" data-label="Up">reading...</td>') == 4
+    assert "4 reading..." not in before and "3 reading..." in before
+    running.scrape()
+    text = running.get("/?refresh=0").text
+    sections = text.split("<section>")[1:]
+    assert [
+        re.findall(r'<span class="value">([^<]*)</span> <span class="meta">([^<]*)</span>', s)
+        for s in sections
+    ] == [
+        [
+            ("3", "1 processing, 1 completed, 1 unknown"),
+            ("1,540", "10 failed"),
+            ("1,434.50", "about US$1.43"),
+        ],
+        [("1", "1 processing"), ("40", "3 failed"), ("200", "about US$0.20")],
+    ]
+    assert text.count('<p class="cover">Totals over the jobs shown.</p>') == 2
+    # Without a page limit, the max pages the job asked for.
+    assert (
+        '<progress value="40" max="250" title="16%"></progress> <span class="pages">40 / 250'
+        in text
+    )
+    assert '<span class="pages">1,500 / 200</span>' in text  # past its limit: the bar is full
+    assert '<progress value="200" max="200" title="100%"></progress>' in text
+
+
+@pytest.mark.parametrize(
+    ("query", "meta"),
+    [
+        ("", '<meta http-equiv="refresh" content="30">'),
+        ("?refresh=60", '<meta http-equiv="refresh" content="60">'),
+        ("?refresh=1", '<meta http-equiv="refresh" content="5">'),
+        ("?refresh=99999", '<meta http-equiv="refresh" content="3600">'),
+        ("?refresh=soon", '<meta http-equiv="refresh" content="30">'),
+        ("?refresh=0", None),
+    ],
+)
+def test_landing_page_reloads_itself_unless_asked_not_to(fake, start_exporter, query, meta):
+    running = start_exporter(jobs_config(fake, 1))
+    text = running.get("/" + query).text
+    assert re.findall(r"<meta http-equiv[^>]*>", text) == ([meta] if meta else [])
+    if meta:
+        assert '(<a href="?refresh=0">stop</a>)' in text
+    else:
+        assert '(<a href="./">reload every 30 s</a>)' in text
+    assert fake.paths() == []  # the page calls no API
 
 
 def test_each_landing_page_row_links_a_probe_and_its_debug_report(fake, start_exporter):

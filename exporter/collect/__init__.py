@@ -2,11 +2,13 @@
 deadline (:mod:`.fetch`), and turning what was fetched into metric families
 (:mod:`.families`); :class:`Exporter` ties them to the config in force."""
 
-from .exporter import Exporter, MemoryView, TargetView
+from .exporter import Exporter, MemoryView, TargetView, totals_over_exported
 from .families import default_process_collectors
 from .results import JobOutcome, ProbeRefused, ScrapeResult
 from .state import Key, Target
 from .targets import shard_of
+from .totals import WorkspaceTotals
+from .warmup import WarmUp
 
 __all__ = [
     "Exporter",
@@ -17,6 +19,9 @@ __all__ = [
     "ScrapeResult",
     "Target",
     "TargetView",
+    "WarmUp",
+    "WorkspaceTotals",
     "default_process_collectors",
     "shard_of",
+    "totals_over_exported",
 ]

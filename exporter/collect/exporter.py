@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..config import Config
+from ..convocore.model import JobTally
 from ..convocore.trace import ProbeTrace
 from . import discovery, fetch, pipeline, targets
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
+from .pagereads import PageView
 from .results import ProbeRefused, ScrapeResult
-from .state import Key, Runtime, Target
+from .state import Key, Outcome, Runtime, Target
+from .totals import WorkspaceTotals, total
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,30 @@ class TargetView:
     last_success: float | None
     failure: str | None = None
     """The job's failure text as exported on ``convocore_crawler_job_failure_info``."""
+    read: bool = True
+    """Whether a scrape, a probe or the start-up read has settled this job yet; until then
+    the page says it is being read."""
+    scraped_pages: float | None = None
+    failed_pages: float | None = None
+    page_limit: float | None = None
+    """The job's effective page cap (``pageLimit``)."""
+    max_pages: float | None = None
+    """The cap the job asked for (``crawlOptions.maxPages``)."""
+    estimated_credits: float | None = None
+
+
+def totals_over_exported(views: Iterable[TargetView]) -> dict[str, WorkspaceTotals]:
+    """Per workspace, the totals over the exported jobs whose data is known (not the exact
+    totals over every job a workspace lists, which discovery keeps: until those serve the
+    landing page, it shows these and says what they cover)."""
+    tallies: dict[str, list[JobTally]] = {}
+    for view in views:
+        tally = tallies.setdefault(view.workspace_id, [])
+        if view.status is not None:
+            tally.append(
+                JobTally(view.status, view.estimated_credits, view.scraped_pages, view.failed_pages)
+            )
+    return {ws_id: total(ws_id, jobs) for ws_id, jobs in tallies.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +131,52 @@ class Exporter:
         rt = self._runtime
         if not jobs:
             return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
-        walks = discovery.start_walks(rt, deadline, None, self._owns)
-        explicit = [t for t in rt.explicit.values() if self.sharding.owns(t.key)]
-        begun = pipeline.begin(rt, explicit, deadline)
-        discovery.wait(rt, walks, deadline)
-        selected = targets.select(rt, self.sharding)
-        fetch.forget_others(rt, {t.key for t in selected})
-        outcomes, pages = pipeline.run(rt, selected, deadline, begun=begun)
+        selected, outcomes, pages = self._read(rt, deadline)
         families = job_families(rt, selected, outcomes, pages)
         return ScrapeResult(
             exporter_families(rt, started, families, self._process_collectors), selected, outcomes
         )
+
+    def read_unread(self, deadline: float) -> int:
+        """What a scrape would read of the jobs no scrape has settled yet, and nothing else:
+        the listings of workspaces none of whose jobs was read, and the jobs (and their
+        pages) never read, within ``deadline``, as :meth:`collect` reads them (shared
+        fetches, backoff, the deadline). Jobs read before are left to the scrapes and
+        ``api.min_refresh_interval``. Returns how many jobs were settled (see
+        :class:`~.warmup.WarmUp`)."""
+        _, outcomes, _ = self._read(self._runtime, deadline, unread_only=True)
+        return len(outcomes)
+
+    def _read(
+        self, rt: Runtime, deadline: float, *, unread_only: bool = False
+    ) -> tuple[list[Target], dict[Key, Outcome], dict[Key, PageView]]:
+        """A scrape's reading: the listings that are due, then the jobs exported (all of
+        them, or with ``unread_only`` those with nothing settled yet), within ``deadline``."""
+        with rt.lock:
+            settled = frozenset(rt.states) if unread_only else frozenset()
+        if unread_only:
+            # The listings of workspaces none of whose jobs was read; the others keep to
+            # their cadence, which the scrapes follow.
+            read = {ws_id for ws_id, _ in settled}
+            walks = [
+                walk
+                for ws in rt.config.workspaces
+                if ws.discover and ws.id not in read
+                for walk in discovery.start_walks(rt, deadline, ws.id, self._owns)
+            ]
+        else:
+            walks = discovery.start_walks(rt, deadline, None, self._owns)
+        explicit = [
+            t for t in rt.explicit.values() if self.sharding.owns(t.key) and t.key not in settled
+        ]
+        begun = pipeline.begin(rt, explicit, deadline)
+        discovery.wait(rt, walks, deadline)
+        selected = targets.select(rt, self.sharding)
+        fetch.forget_others(rt, {t.key for t in selected})
+        if unread_only:
+            selected = [t for t in selected if t.key not in settled]
+        outcomes, pages = pipeline.run(rt, selected, deadline, begun=begun)
+        return selected, outcomes, pages
 
     def probe(
         self,
@@ -187,6 +249,12 @@ class Exporter:
                     reason,
                     last,
                     job.failure if job else None,
+                    read=state is not None,
+                    scraped_pages=job.scraped_pages if job else None,
+                    failed_pages=job.failed_pages if job else None,
+                    page_limit=job.page_limit if job else None,
+                    max_pages=job.max_pages if job else None,
+                    estimated_credits=job.estimated_credits if job else None,
                 )
             )
         return views

@@ -35,7 +35,7 @@ from ..exposition.writer import (
 from .auth import WWW_AUTHENTICATE
 from .debug import probe_report
 from .httpserver import TLSThreadingHTTPServer
-from .landing import FAVICON, landing_page
+from .landing import FAVICON, landing_page, refresh_seconds
 from .limits import LimitedHandler, Limits, Slots
 from .settings import WebHolder
 from .stoppable import PromptShutdownMixin
@@ -241,7 +241,8 @@ class Handler(LimitedHandler):
         elif path == "/sd":
             self._sd()
         elif path == "/":
-            self._respond(200, self._landing(), "text/html; charset=utf-8")
+            refresh = refresh_seconds(parse_qs(url.query).get("refresh", []))
+            self._respond(200, self._landing(refresh), "text/html; charset=utf-8")
         elif path == "/favicon.ico":
             self._respond(200, FAVICON, "image/svg+xml")
         elif path == "/-/reload":
@@ -339,10 +340,9 @@ class Handler(LimitedHandler):
         ]
         self._respond(200, json.dumps(groups).encode(), "application/json")
 
-    def _landing(self) -> bytes:
-        return landing_page(
-            self.server.exporter, self.server.options.telemetry_path, self.server.options.demo
-        )
+    def _landing(self, refresh: int) -> bytes:
+        options = self.server.options
+        return landing_page(self.server.exporter, options.telemetry_path, options.demo, refresh)
 
 
 class ExporterServer(PromptShutdownMixin, TLSThreadingHTTPServer):
