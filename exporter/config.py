@@ -31,6 +31,7 @@ _CONVENTIONAL_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 # huge file by mistake); the reloader hashes watched files up to the larger of the two.
 MAX_TOKEN_FILE_CHARS = 64 * 1024
 MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024
+WEEK = 7 * 86400.0  # the default include_finished_for
 
 
 API_KEYS = frozenset(
@@ -112,7 +113,7 @@ class Workspace:
     discover_grace_period: float = 300.0
     discover_interval: float = 600.0
     discover_max_pages: int = 1000
-    include_finished_for: float | None = None
+    include_finished_for: float | None = WEEK  # None: forever
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
     page_stats: bool = False
@@ -246,7 +247,7 @@ class _ConfigReader(NodeReader):
             raise self.fail(node, key, "true or false", value, show=True)
         return value
 
-    def duration(self, node: yaml.Node | None, key: str, default: float) -> float:
+    def duration(self, node: yaml.Node | None, key: str, default: float, more: str = "") -> float:
         """A duration; zero is taken (every duration key of this file has a meaning for 0)."""
         if node is None:
             return default
@@ -259,7 +260,7 @@ class _ConfigReader(NodeReader):
         raise self.fail(
             node,
             key,
-            f"a duration such as 0, 30s, 5m, 1h30m or 7d ({DURATION_RULE})",
+            f"a duration such as 0, 30s, 5m, 1h30m or 7d ({DURATION_RULE}){more}",
             value,
             show=True,
         )
@@ -496,10 +497,13 @@ def _parse_workspace(
         minimum=1,
         maximum=1_000_000,
     )
-    include_for = None
     include_node = _given(data, "include_finished_for")
-    if include_node is not None:
-        include_for = reader.duration(include_node, f"{key}.include_finished_for", 0.0)
+    forever = include_node is not None and reader.value(include_node, key) == "forever"
+    include_for = (
+        None
+        if forever
+        else reader.duration(include_node, f"{key}.include_finished_for", WEEK, ", or forever")
+    )
     max_jobs = None
     max_node = _given(data, "max_jobs")
     if max_node is not None:

@@ -7,8 +7,10 @@ from .families import default_process_collectors
 from .results import JobOutcome, ProbeRefused, ScrapeResult
 from .state import Key, Target
 from .targets import shard_of
+from .totals import AgentTotals, WorkspaceTotals
 
 __all__ = [
+    "AgentTotals",
     "Exporter",
     "JobOutcome",
     "Key",
@@ -17,6 +19,7 @@ __all__ = [
     "ScrapeResult",
     "Target",
     "TargetView",
+    "WorkspaceTotals",
     "default_process_collectors",
     "shard_of",
 ]

@@ -62,6 +62,7 @@ def _apply(rt: Runtime, ws: Workspace, listing: Listing, got: walks.Gathered, fu
         if full and len(got.totals) <= 1:
             listing.jobs, listing.seen, listing.aged = got.jobs, got.seen, got.aged
             listing.positions = got.positions
+            listing.tallies = got.tallies
         else:
             for job_id in got.aged | got.gone:
                 listing.jobs.pop(job_id, None)
@@ -69,6 +70,9 @@ def _apply(rt: Runtime, ws: Workspace, listing: Listing, got: walks.Gathered, fu
                 listing.positions.pop(job_id, None)
             listing.aged |= got.aged
             listing.aged -= got.gone
+            tallies = {j: t for j, t in listing.tallies.items() if j not in got.gone}
+            tallies.update(got.tallies)
+            listing.tallies = tallies  # a new dict: readers of the old one keep a whole one
             listing.jobs.update(got.jobs)
             listing.seen.update(got.seen)
             for job_id, job in got.jobs.items():

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..convocore.trace import ProbeTrace
-from . import discovery, fetch, pipeline, targets
+from . import discovery, fetch, pipeline, targets, totals
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .results import ProbeRefused, ScrapeResult
 from .state import Key, Runtime, Target
+from .totals import WorkspaceTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Exporter:
         self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()
         self._process_collectors = process_collectors or []
+        self._totals = totals.Totals(self.sharding)
 
     @property
     def config(self) -> Config:
@@ -98,7 +100,8 @@ class Exporter:
         started = time.monotonic()
         rt = self._runtime
         if not jobs:
-            return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
+            sums = totals.families(self._totals.of(rt).values())
+            return ScrapeResult(exporter_families(rt, started, sums, self._process_collectors))
         listings = discovery.refresh(rt, deadline, None, self.sharding)
         explicit = [t for t in rt.explicit.values() if self.sharding.owns(t.key)]
         begun = pipeline.begin(rt, explicit, deadline)
@@ -107,6 +110,7 @@ class Exporter:
         fetch.forget_others(rt, {t.key for t in selected})
         outcomes, pages = pipeline.run(rt, selected, deadline, begun=begun)
         families = job_families(rt, selected, outcomes, pages)
+        families += totals.families(self._totals.of(rt).values())
         return ScrapeResult(
             exporter_families(rt, started, families, self._process_collectors), selected, outcomes
         )
@@ -182,6 +186,12 @@ class Exporter:
                 )
             )
         return views
+
+    def totals(self) -> dict[str, WorkspaceTotals]:
+        """Each workspace's totals, as the last scrape served them, from memory (no upstream
+        calls): the same numbers as ``/metrics``. A discovering workspace is missing until its
+        first listing completed."""
+        return self._totals.of(self._runtime)
 
     def memory(self) -> MemoryView:
         """What is remembered now, from memory (no upstream calls)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from ..config import Config, Workspace
 from ..convocore.api import ConvocoreClient, Position
-from ..convocore.model import Job
+from ..convocore.model import Job, JobTally
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
 from ..exposition import metrics
@@ -78,6 +78,9 @@ class Listing:
     jobs: dict[str, Job] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)  # wall time each job was last read
     aged: set[str] = field(default_factory=set)  # listed, finished before the horizon
+    # Every listed job's tally, aged ones included (the workspace totals). Replaced whole, never
+    # changed in place, so readers need no lock. Temporary: issue 26's snapshot carries it.
+    tallies: dict[str, JobTally] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)  # active jobs: index in the list
     cursor: bool = False  # the list answers with cursors (else page numbers)
     page_size: int = 0

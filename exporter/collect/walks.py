@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from ..config import Workspace, is_identifier
 from ..convocore.api import ListAnswer, Position
-from ..convocore.model import Job, parse_job
+from ..convocore.model import Job, JobTally, parse_job
 from ..convocore.transport import ApiResult
 from .state import Listing, Runtime
 
@@ -45,6 +45,7 @@ class Gathered:
     jobs: dict[str, Job] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
     aged: set[str] = field(default_factory=set)
+    tallies: dict[str, JobTally] = field(default_factory=dict)  # every job read, aged included
     positions: dict[str, int] = field(default_factory=dict)
     totals: set[int] = field(default_factory=set)  # every total the answers gave
     cursor: bool = False
@@ -77,6 +78,7 @@ class Gathered:
         return active, new
 
     def keep(self, job_id: str, job: Job, now: float) -> None:
+        self.tallies[job_id] = JobTally.of(job)
         if (
             self.horizon is not None
             and job.finished
