@@ -89,8 +89,29 @@ local util = import '../lib/util.libsonnet';
             record: 'workspace_id_job_id:convocore_crawler_job_scraped_pages:deriv5m',
             expr: 'clamp_min(deriv(convocore_crawler_job_scraped_pages[5m]), 0)',
           },
+          // The workspace and agent totals the exporter serves, over every job a workspace
+          // lists (those past include_finished_for included), summed over the exporters
+          // serving them: each replica of a sharded setup (--total-shards) totals its own jobs.
+          // (Two replicas of the same shard, an HA pair, would count twice: see alerting.md.)
+          {
+            record: 'workspace_id_status:convocore_crawler_workspace_jobs:sum',
+            expr: 'sum by (workspace_id, status) (convocore_crawler_workspace_jobs)',
+          },
+          {
+            record: 'workspace_id:convocore_crawler_workspace_estimated_credits:sum',
+            expr: 'sum by (workspace_id) (convocore_crawler_workspace_estimated_credits)',
+          },
+          {
+            record: 'workspace_id_agent_id_status:convocore_crawler_agent_jobs:sum',
+            expr: 'sum by (workspace_id, agent_id, status) (convocore_crawler_agent_jobs)',
+          },
+          {
+            record: 'workspace_id_agent_id:convocore_crawler_agent_estimated_credits:sum',
+            expr: 'sum by (workspace_id, agent_id) (convocore_crawler_agent_estimated_credits)',
+          },
           // Jobs per workspace that are queued or processing. Each job counts once even when
-          // several exporters (an HA pair, or one target per job via /probe) serve it.
+          // several exporters (an HA pair, or one target per job via /probe) serve it. Active
+          // jobs always have per-job series (include_finished_for ages finished jobs only).
           {
             record: 'workspace_id:convocore_crawler_jobs_active:sum',
             expr: |||
