@@ -48,7 +48,7 @@ class MemoryView:
     """Upstream fetches started and not yet settled."""
     listed_jobs: dict[str, int]
     """Per discovering workspace, the jobs whose listed data is kept (not those past
-    ``include_finished_for``, which are kept as ids alone)."""
+    ``include_finished_for``, which are kept as their tallies alone: see ``JobTally``)."""
 
 
 class Exporter:

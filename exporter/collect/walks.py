@@ -40,7 +40,7 @@ T = TypeVar("T")
 class Gathered:
     """What one walk read, before it is applied to the workspace's :class:`Listing`."""
 
-    horizon: float | None  # finished before this (wall time): kept as an id only
+    horizon: float | None  # finished before this (wall time): kept as a tally only
     secrets: tuple[str, ...]  # redacted from a job's failure text
     jobs: dict[str, Job] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
