@@ -188,9 +188,8 @@ class Exporter:
         return views
 
     def totals(self) -> dict[str, WorkspaceTotals]:
-        """Each workspace's totals, as the last scrape served them, from memory (no upstream
-        calls): the same numbers as ``/metrics``. A discovering workspace is missing until its
-        first listing completed."""
+        """Each workspace's totals from memory (no upstream calls): the numbers ``/metrics``
+        serves now. A discovering workspace is missing until its first listing completed."""
         return self._totals.of(self._runtime)
 
     def memory(self) -> MemoryView:
