@@ -132,6 +132,21 @@ def make_job(
     }
 
 
+def history_shape(index: int) -> tuple[str, float, list[str], int]:
+    """Case 13's job ``index``: (status, seconds since its last update, agents, credits).
+    5 % active (1 in 20: processing, or queued every fourth); of the finished ones (completed,
+    failed, cancelled in turn) 1 in 20 updated within the hour, the others 2 to 10 weeks ago;
+    one agent each, a second one for every third job; credits 10 to 99."""
+    agents = [f"agent-{index % 7}"] + ([f"agent-{(index + 3) % 7}"] if index % 3 == 0 else [])
+    credits = 10 + index % 90
+    if index % 20 == 0:
+        return ("queued" if index % 80 == 0 else "processing"), 0.0, agents, credits
+    status = FINISHED[(index // 20 + index) % 3]
+    if (index // 20) % 20 == 7:
+        return status, 60.0 + index % 3000, agents, credits
+    return status, 14 * 86_400.0 + (index * 7919) % (56 * 86_400), agents, credits
+
+
 def is_finished(index: int, share: float) -> bool:
     """Spreads ``share`` of the jobs evenly over the indexes (exactly round(n*share) of n)."""
     return int((index + 1) * share + 1e-9) > int(index * share + 1e-9)
@@ -168,6 +183,25 @@ class FakeWorkspace:
     hang: frozenset[str] = frozenset()  # jobs whose get-job is never answered
     active: tuple[int, int] | None = None  # (first, count): the only active jobs, listed there
     age: float = 86_400.0  # seconds since a finished job was last updated
+    history: bool = False  # case 13's shape (history_shape) instead of the others
+
+    def job(self, ws: str, index: int, urls: int) -> dict[str, Any]:
+        if not self.history:
+            return make_job(ws, index, self.finished_at(index), urls, self.age)
+        status, age, agents, credits = history_shape(index)
+        job = make_job(ws, index, status in FINISHED, urls, age)
+        done = status in ("completed", "failed")
+        job.update(
+            status=status,
+            done=done,
+            failed=status == "failed",
+            isCancelled=status == "cancelled",
+            toAgentId=agents[0],
+            toAgentIds=agents,
+            estimatedCredits=credits,
+            resultError="blocked by robots.txt" if status == "failed" else None,
+        )
+        return job
 
     def finished_at(self, index: int) -> bool:
         if self.active is not None:
@@ -183,13 +217,16 @@ class FakeWorkspace:
         shell.active = (active[0], active[1]) if active else None
         shell.age = float(spec.get("age", 86_400.0))
         shell.hang = frozenset(spec.get("hang", ()))
+        shell.history = bool(spec.get("history", False))
         # Large histories (cases 11 and 12) render their get-job answers when asked.
         keep = urls == 0 and n <= 20_000
         for i in range(n):
-            job = make_job(ws, i, shell.finished_at(i), 0, shell.age)
+            job = shell.job(ws, i, 0)
             shell.items.append({k: v for k, v in job.items() if k not in LIST_ITEM_OMITS})
             if keep:
                 shell.bodies[job_id(i)] = envelope(job)
+        if shell.history:  # listed newest first, as Convocore lists: active, recent, old
+            shell.items.sort(key=lambda item: -item["ts"] if item["status"] in FINISHED else -1e15)
         return shell
 
     def get_job(self, ws: str, wanted: str) -> bytes | None:
@@ -201,8 +238,7 @@ class FakeWorkspace:
         index = int(wanted[4:])
         if index >= self.jobs:
             return None
-        finished = self.finished_at(index)
-        return envelope(make_job(ws, index, finished, self.urls, self.age))
+        return envelope(self.job(ws, index, self.urls))
 
     def list_page(self, query: dict[str, str]) -> bytes:
         return json.dumps(paging.document(self.items, query, self.pagination)).encode()
@@ -1090,6 +1126,91 @@ def case_12(args: argparse.Namespace, fake: Fake) -> list[Row]:
     return rows
 
 
+def expected_totals(n: int) -> dict[str, float]:
+    """Case 13's totals, computed from the fake's shape alone (not by the exporter's code):
+    ``name{labels}`` -> value, as the exposition writes them."""
+    jobs = dict.fromkeys(STATUSES, 0)
+    credits = scraped = failed = 0.0
+    agent_jobs: dict[str, dict[str, int]] = {}
+    agent_credits: dict[str, float] = {}
+    for i in range(n):
+        status, _, agents, value = history_shape(i)
+        jobs[status] += 1
+        credits += value
+        scraped += 40 + i % 200  # as make_job writes them
+        failed += i % 7
+        for agent in agents:
+            agent_jobs.setdefault(agent, dict.fromkeys(STATUSES, 0))[status] += 1
+            agent_credits[agent] = agent_credits.get(agent, 0.0) + value
+    ws = 'workspace_id="ws-history"'
+    want = {f'workspace_jobs{{{ws},status="{s}"}}': float(c) for s, c in jobs.items()}
+    want[f"workspace_estimated_credits{{{ws}}}"] = credits
+    want[f"workspace_scraped_pages{{{ws}}}"] = scraped
+    want[f"workspace_failed_pages{{{ws}}}"] = failed
+    for agent, counts in agent_jobs.items():
+        for s, c in counts.items():
+            want[f'agent_jobs{{{ws},agent_id="{agent}",status="{s}"}}'] = float(c)
+        want[f'agent_estimated_credits{{{ws},agent_id="{agent}"}}'] = agent_credits[agent]
+    return want
+
+
+_TOTAL_LINE = re.compile(
+    r"^convocore_crawler_((?:workspace|agent)_(?:jobs|estimated_credits|scraped_pages"
+    r"|failed_pages)\{[^}]*\}) (\S+)$",
+    re.MULTILINE,
+)
+
+
+def case_13(args: argparse.Namespace, fake: Fake) -> list[Row]:
+    """Output that follows activity: 100,000 listed jobs (``--huge-jobs``) shaped as
+    :func:`history_shape`, 50 ms latency, the defaults (``include_finished_for`` 7d), the
+    exporter as its own process scraped every 5 s with a 10 s timeout; then the code before
+    the totals (``--before``, which exports every job) the same way, in the same run."""
+    n = args.huge_jobs
+    fake.configure(args.latency, {"ws-history": {"jobs": n, "finished": 0.0, "history": True}})
+    want = expected_totals(n)
+    text = config_yaml(
+        fake.base_url, concurrency=16, min_refresh="10s", workspaces={"ws-history": None}
+    )
+    rows: list[Row] = []
+    for label, source in (("after", None), (f"before ({args.before})", source_tree(args.before))):
+        times: list[float] = []
+        sizes: list[int] = []
+        exact: list[bool] = []
+        with exporter_process(text, source) as (proc, url):
+            started = time.monotonic()
+            while len(times) < 12 and time.monotonic() - started < 900:
+                seconds, body = scrape(url, timeout=10)
+                if "listing_in_progress" in body and not times:
+                    time.sleep(1)
+                    continue  # the first listing: not yet the scrapes measured
+                times.append(seconds)
+                sizes.append(len(body.encode()))
+                got = {name: float(value) for name, value in _TOTAL_LINE.findall(body)}
+                exact.append(got == want)
+                time.sleep(5)
+            status = proc_status(proc.pid)
+            good, total = jobs_up(body)
+        later, size = max(times[2:]), max(sizes[2:]) / 1e6
+        rss = status["VmRSS"] / 1024
+        totals = "exact on every scrape" if all(exact) else f"exact on {sum(exact)} of {len(exact)}"
+        ok = later <= 2.0 and size <= 30 and rss <= 200 and all(exact) and good == total
+        rows.append(
+            Row(
+                f"13. {n} listed jobs, 95 % finished (1 in 20 within the hour), defaults: {label}",
+                f"scrapes 3-{len(times)} after the first listing: slowest {later:.2f} s, body "
+                f"{size:.1f} MB, {total} jobs exported; RSS {rss:.0f} MB (peak "
+                f"{status['VmHWM'] / 1024:.0f} MB); totals {totals}",
+                "<= 2 s, <= 30 MB, RSS <= 200 MB, every total exact",
+                ok if source is None else True,
+                ("" if source is None else "the code before, for comparison; ")
+                + "scrapes: "
+                + " ".join(f"{t:.2f}" for t in times),
+            )
+        )
+    return rows
+
+
 def samples_of(body: bytes) -> set[tuple[str, frozenset[tuple[str, str]], float]]:
     return {
         (sample.name, frozenset(sample.labels.items()), sample.value)
@@ -1278,8 +1399,8 @@ def case_14(args: argparse.Namespace, fake: Fake) -> list[Row]:
     huge = args.render_huge_jobs
     spec = {"jobs": huge, "finished": 0.95, "age": 30 * 86_400.0}
     fake.configure(args.latency, {"ws-huge": spec})
-    # Every listed job exported: the default of include_finished_for in both codes today.
-    discovery = {"before": "", "after": ""}  # MERGE: "after": "include_finished_for: forever"
+    # Every listed job exported: the default before, `forever` since the 7d default.
+    discovery = {"before": "", "after": "include_finished_for: forever"}
     texts = {
         side: config_yaml(
             fake.base_url,
@@ -1474,7 +1595,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--cases", default="1,2,3,4,5,6,7,8,9,10,11,12,14,15", help="comma-separated case numbers"
+        "--cases",
+        default="1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
+        help="comma-separated case numbers",
     )
     parser.add_argument(
         "--before",
@@ -1484,7 +1607,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--history-jobs", type=int, default=20_000, help="jobs in case 11")
     parser.add_argument("--history-active", type=int, default=1000, help="active jobs, case 11")
-    parser.add_argument("--huge-jobs", type=int, default=100_000, help="jobs in case 12")
+    parser.add_argument("--huge-jobs", type=int, default=100_000, help="jobs in cases 12, 13")
     parser.add_argument("--render-jobs", type=int, default=10_000, help="explicit jobs in case 14a")
     parser.add_argument(
         "--render-huge-jobs", type=int, default=100_000, help="listed jobs in case 14b"
@@ -1559,6 +1682,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += case_11(args, fake)
         if 12 in wanted:
             rows += case_12(args, fake)
+        if 13 in wanted:
+            rows += case_13(args, fake)
         if 14 in wanted:
             rows += case_14(args, fake)
         if 15 in wanted:

@@ -14,6 +14,10 @@
     // ConvocoreCrawlerJobFailed: a job's status is failed for this long.
     jobFailedFor: '1m',
 
+    // ConvocoreCrawlerFailedJobsPastHorizon: failed jobs the workspace totals count but no
+    // per-job series shows any more (past the exporter's include_finished_for) for this long.
+    failedJobsPastHorizonFor: '15m',
+
     // ConvocoreCrawlerJobStalled: processing for this whole window without a new page.
     jobStalledAfter: '30m',
 

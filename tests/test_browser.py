@@ -221,7 +221,10 @@ def test_the_demo_shows_progress_credits_and_totals_from_the_first_read(
         f"Scraped pages\n{scraped} {failed} failed",
         "Estimated credits\n1,637 about US$1.64",
     ]
-    assert browser.find_element(By.CSS_SELECTOR, ".cover").text == "Totals over the jobs shown."
+    assert (
+        browser.find_element(By.CSS_SELECTOR, ".cover").text
+        == "Totals over every job listed or configured, each once."
+    )
     assert console_errors(browser) == []
 
 

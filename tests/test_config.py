@@ -156,6 +156,22 @@ def test_duration_keys_take_zero_and_canonical_durations(text, seconds):
     assert config.workspaces[0].include_finished_for == seconds
 
 
+@pytest.mark.parametrize(
+    ("line", "seconds"),
+    [
+        ("", 7 * 86400.0),
+        (", include_finished_for: null", 7 * 86400.0),
+        (", include_finished_for: forever", None),
+        (", include_finished_for: 30d", 30 * 86400.0),
+    ],
+)
+def test_include_finished_for_defaults_to_a_week_and_forever_keeps_every_job(line, seconds):
+    config = parse_config(
+        f"workspaces:\n  - {{id: w, token: x, discover: true{line}}}\n", "c.yml", ENV
+    )
+    assert config.workspaces[0].include_finished_for == seconds
+
+
 DURATION = f"a duration such as 0, 30s, 5m, 1h30m or 7d {RULE}"
 API_KEYS = (
     "base_url, max_concurrency, max_response_bytes, min_refresh_interval, refresh_finished, "
@@ -296,11 +312,11 @@ INVALID = [
     ),
     (
         "workspaces:\n  - {id: w, token: x, discover: true, include_finished_for: week}\n",
-        f"c.yml:2:61: workspaces[0].include_finished_for: expected {DURATION}, got string 'week'",
+        f"c.yml:2:61: workspaces[0].include_finished_for: expected {DURATION}, or forever, got string 'week'",
     ),
     (
         "workspaces:\n  - {id: w, token: x, discover: true, include_finished_for: 5m5m}\n",
-        f"c.yml:2:61: workspaces[0].include_finished_for: expected {DURATION}, got string '5m5m'",
+        f"c.yml:2:61: workspaces[0].include_finished_for: expected {DURATION}, or forever, got string '5m5m'",
     ),
     (
         "workspaces:\n  - id: w\n    token_file: /nonexistent/secret\n    jobs: [a]\n",

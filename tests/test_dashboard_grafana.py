@@ -55,6 +55,8 @@ def test_panels(dashboard: dict[str, Any]) -> None:
         "Jobs",
         "Active jobs",
         "Failed jobs",
+        "All jobs",
+        "Estimated credits",
         "Estimated credits of active jobs",
         "Jobs not fetched",
         "Jobs",
@@ -64,9 +66,10 @@ def test_panels(dashboard: dict[str, Any]) -> None:
         "Page failure ratio",
         "Estimated credits of active jobs by workspace",
         "Active jobs by workspace",
+        "Jobs by status",
         "Agents",
         "Agents",
-        "Scraped pages by agent",
+        "Active jobs by agent",
         "Estimated credits by agent",
         "Content",
         "Empty pages",
@@ -174,13 +177,13 @@ def test_agents_table_breaks_the_jobs_down_by_agent(dashboard: dict[str, Any]) -
         "Jobs",
         "Active jobs",
         "Failed jobs",
-        "Scraped pages",
-        "Failed pages",
         "Estimated credits",
     ]
+    # From the agent totals (every listed job), not joins over per-job series.
     for target in table["targets"]:
-        assert target["expr"].startswith(("sum by (agent_id) (", "count by (agent_id) ("))
-        assert "convocore_crawler_job_agent_info{" in target["expr"]
+        assert target["expr"].startswith("sum by (agent_id) (")
+        assert ":convocore_crawler_agent_" in target["expr"]
+        assert "group_right" not in target["expr"] and "job_id" not in target["expr"]
 
 
 def test_queries_read_only_known_metrics_and_recording_rules(dashboard: dict[str, Any]) -> None:
@@ -199,6 +202,10 @@ def test_queries_read_only_known_metrics_and_recording_rules(dashboard: dict[str
         "workspace_id:convocore_crawler_jobs_active:sum",
         "workspace_id:convocore_crawler_job_estimated_credits_active:sum",
         "workspace_id:convocore_crawler_credit_budget:max",
+        "workspace_id_status:convocore_crawler_workspace_jobs:sum",
+        "workspace_id:convocore_crawler_workspace_estimated_credits:sum",
+        "workspace_id_agent_id_status:convocore_crawler_agent_jobs:sum",
+        "workspace_id_agent_id:convocore_crawler_agent_estimated_credits:sum",
         "workspace_id_job_id:convocore_crawler_job_empty_pages:ratio",
         "workspace_id_job_id:convocore_crawler_job_pages_listed:scraped_rate15m",
     } <= used

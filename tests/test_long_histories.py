@@ -24,14 +24,17 @@ LIST = f"/v3/workspaces/{WS}/crawler/jobs"
 
 def history(count: int, active: range | tuple[int, ...] = ()) -> dict[str, dict[str, Any]]:
     """``count`` jobs listed in this order (newest first); those in ``active`` are running,
-    the others completed."""
+    the others completed now (within the default include_finished_for)."""
     jobs = {}
+    now = int(time.time() * 1000)
     for i in range(count):
         job_id = f"job-{i:05d}"
         if i in active:
             jobs[job_id] = full_job(job_id, WS, scrapedPagesNum=i)
         else:
-            jobs[job_id] = full_job(job_id, WS, status="completed", done=True, scrapedPagesNum=i)
+            jobs[job_id] = full_job(
+                job_id, WS, status="completed", done=True, scrapedPagesNum=i, ts=now
+            )
     return jobs
 
 
@@ -182,7 +185,9 @@ def test_an_active_job_that_moved_is_fetched_by_get_job(fake, start_exporter):
     fake.log.clear()
     # 100 new finished jobs at the head move job-00050 from page 1 to page 2; it progressed.
     newer = {
-        f"new-{i:03d}": full_job(f"new-{i:03d}", WS, status="completed", done=True)
+        f"new-{i:03d}": full_job(
+            f"new-{i:03d}", WS, status="completed", done=True, ts=int(time.time() * 1000)
+        )
         for i in range(100)
     }
     moved = {**jobs, "job-00050": full_job("job-00050", WS, scrapedPagesNum=77)}

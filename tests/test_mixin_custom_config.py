@@ -83,8 +83,8 @@ def test_promtool_accepts_the_custom_rendering(custom: Path) -> None:
     promtool = require_tool("promtool")
     result = run(promtool, "check", "rules", "rules.yml", "alerts.yml", cwd=custom)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 10 rules found" in result.stdout  # 2 budgets + 8 recording rules
-    assert "SUCCESS: 12 rules found" in result.stdout
+    assert "SUCCESS: 14 rules found" in result.stdout  # 2 budgets + 12 recording rules
+    assert "SUCCESS: 13 rules found" in result.stdout
 
 
 @pytest.mark.integration

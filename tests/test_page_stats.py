@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -77,6 +78,8 @@ def page_config(fake: FakeConvocore, extra: str = "    page_stats: true\n", **kw
 
 
 def finished(job_id: str = "job-abc", **over: Any) -> dict[str, Any]:
+    """A completed job, updated now (within the default include_finished_for)."""
+    over.setdefault("ts", int(time.time() * 1000))
     return full_job(job_id, WS, status="completed", done=True, **over)
 
 

@@ -244,7 +244,10 @@ def test_landing_page_totals_sum_the_jobs_shown_per_workspace(fake, start_export
         ],
         [("1", "1 processing"), ("40", "3 failed"), ("200", "about US$0.20")],
     ]
-    assert text.count('<p class="cover">Totals over the jobs shown.</p>') == 2
+    assert (
+        text.count('<p class="cover">Totals over every job listed or configured, each once.</p>')
+        == 2
+    )
     # Without a page limit, the max pages the job asked for.
     assert (
         '<progress value="40" max="250" title="16%"></progress> <span class="pages">40 / 250'

@@ -2,15 +2,16 @@
 deadline (:mod:`.fetch`), and turning what was fetched into metric families
 (:mod:`.families`); :class:`Exporter` ties them to the config in force."""
 
-from .exporter import Exporter, MemoryView, TargetView, totals_over_exported
+from .exporter import Exporter, MemoryView, TargetView
 from .families import default_process_collectors
 from .results import JobOutcome, ProbeRefused, ScrapeResult
 from .state import Key, Target
 from .targets import shard_of
-from .totals import WorkspaceTotals
+from .totals import AgentTotals, WorkspaceTotals
 from .warmup import WarmUp
 
 __all__ = [
+    "AgentTotals",
     "Exporter",
     "JobOutcome",
     "Key",
@@ -23,5 +24,4 @@ __all__ = [
     "WorkspaceTotals",
     "default_process_collectors",
     "shard_of",
-    "totals_over_exported",
 ]

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import Config
-from ..convocore.model import JobTally
 from ..convocore.trace import ProbeTrace
-from . import discovery, fetch, pipeline, targets
+from . import discovery, fetch, pipeline, targets, totals
 from .families import ProcessCollector, exporter_families, job_families
 from .own import OwnMetrics
 from .pagereads import PageView
 from .results import ProbeRefused, ScrapeResult
 from .state import Key, Outcome, Runtime, Target
-from .totals import WorkspaceTotals, total
+from .totals import WorkspaceTotals
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +44,6 @@ class TargetView:
     estimated_credits: float | None = None
 
 
-def totals_over_exported(views: Iterable[TargetView]) -> dict[str, WorkspaceTotals]:
-    """Per workspace, the totals over the exported jobs whose data is known (not the exact
-    totals over every job a workspace lists, which discovery keeps: until those serve the
-    landing page, it shows these and says what they cover)."""
-    tallies: dict[str, list[JobTally]] = {}
-    for view in views:
-        tally = tallies.setdefault(view.workspace_id, [])
-        if view.status is not None:
-            tally.append(
-                JobTally(view.status, view.estimated_credits, view.scraped_pages, view.failed_pages)
-            )
-    return {ws_id: total(ws_id, jobs) for ws_id, jobs in tallies.items()}
-
-
 @dataclass(frozen=True, slots=True)
 class MemoryView:
     """What the exporter holds between scrapes for the config in force, read at one moment:
@@ -74,7 +59,7 @@ class MemoryView:
     """Upstream fetches and listing walks started and not yet settled."""
     listed_jobs: dict[str, int]
     """Per discovering workspace, the jobs whose whole listed data is kept (not those past
-    ``include_finished_for``, of which only a tally is kept)."""
+    ``include_finished_for``, of which only a tally is kept: see ``JobTally``)."""
     rendered: frozenset[Key] = frozenset()
     """The jobs whose rendered lines are kept (see ``collect.rendered``)."""
     renders: int = 0
@@ -102,6 +87,7 @@ class Exporter:
         self._runtime = Runtime(config, self.own, clock)
         self._swap_lock = threading.Lock()
         self._process_collectors = process_collectors or []
+        self._totals = totals.Totals(self.sharding)
 
     @property
     def config(self) -> Config:
@@ -130,9 +116,11 @@ class Exporter:
         started = time.monotonic()
         rt = self._runtime
         if not jobs:
-            return ScrapeResult(exporter_families(rt, started, [], self._process_collectors))
+            sums = totals.families(self._totals.of(rt).values())
+            return ScrapeResult(exporter_families(rt, started, sums, self._process_collectors))
         selected, outcomes, pages = self._read(rt, deadline)
         families = job_families(rt, selected, outcomes, pages)
+        families += totals.families(self._totals.of(rt).values())
         return ScrapeResult(
             exporter_families(rt, started, families, self._process_collectors), selected, outcomes
         )
@@ -258,6 +246,11 @@ class Exporter:
                 )
             )
         return views
+
+    def totals(self) -> dict[str, WorkspaceTotals]:
+        """Each workspace's totals from memory (no upstream calls): the numbers ``/metrics``
+        serves now. A discovering workspace is missing until its first listing completed."""
+        return self._totals.of(self._runtime)
 
     def memory(self) -> MemoryView:
         """What is remembered now, from memory (no upstream calls)."""

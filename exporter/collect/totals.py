@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..config import Workspace
 from ..convocore.model import STATUSES, JobTally
+from ..exposition import metrics
+from ..exposition.writer import Family, render_labels
+from .state import Runtime
+from .targets import Sharding
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +63,120 @@ def total(workspace_id: str, tallies: Iterable[JobTally]) -> WorkspaceTotals:
         agent: AgentTotals(counts, agent_credits[agent]) for agent, counts in agent_jobs.items()
     }
     return WorkspaceTotals(workspace_id, jobs, credits, scraped, failed, agents)
+
+
+def merge(workspace_id: str, parts: Iterable[WorkspaceTotals]) -> WorkspaceTotals:
+    """The totals of ``parts`` together (each over jobs the others do not hold)."""
+    jobs = dict.fromkeys(STATUSES, 0)
+    credits = scraped = failed = 0.0
+    agent_jobs: dict[str, dict[str, int]] = {}
+    agent_credits: dict[str, float] = {}
+    for part in parts:
+        for status, count in part.jobs.items():
+            jobs[status] = jobs.get(status, 0) + count
+        credits += part.estimated_credits
+        scraped += part.scraped_pages
+        failed += part.failed_pages
+        for agent, share in part.agents.items():
+            counts = agent_jobs.setdefault(agent, dict.fromkeys(STATUSES, 0))
+            for status, count in share.jobs.items():
+                counts[status] = counts.get(status, 0) + count
+            agent_credits[agent] = agent_credits.get(agent, 0.0) + share.estimated_credits
+    agents = {
+        agent: AgentTotals(counts, agent_credits[agent]) for agent, counts in agent_jobs.items()
+    }
+    return WorkspaceTotals(workspace_id, jobs, credits, scraped, failed, agents)
+
+
+def listed_tallies(rt: Runtime, ws: Workspace) -> Mapping[str, JobTally] | None:
+    """Every job the workspace's listing holds, by id (those past ``include_finished_for``
+    included); None until its first listing completed. Read from the immutable snapshot its
+    discovery published: a walk replaces it whole, never changes it."""
+    snapshot = rt.snapshot(ws.id)
+    return snapshot.tallies if snapshot is not None else None
+
+
+class Totals:
+    """Each workspace's totals for one exporter (shard), from memory: no upstream call.
+
+    The listed jobs' part is computed once per published listing (a walk replaces its tallies
+    whole), so a scrape of 100,000 listed jobs does not sum them again; the configured jobs,
+    whose get-job data can change at every scrape, are added each time."""
+
+    def __init__(self, sharding: Sharding) -> None:
+        self.sharding = sharding
+        # workspace id -> (the tallies, the configured ids left out, their totals)
+        self._listed: dict[str, tuple[Mapping[str, JobTally], frozenset[str], WorkspaceTotals]]
+        self._listed = {}
+
+    def of(self, rt: Runtime) -> dict[str, WorkspaceTotals]:
+        """Per workspace of ``rt``'s config, its totals; a discovering workspace's appear once
+        its first listing completed (a failed listing keeps the last one's)."""
+        result: dict[str, WorkspaceTotals] = {}
+        for ws in rt.config.workspaces:
+            listed: Mapping[str, JobTally] = {}
+            if ws.discover:
+                found = listed_tallies(rt, ws)
+                if found is None:
+                    continue
+                listed = found
+            configured = {job.id for job in ws.jobs}
+            own = [
+                tally
+                for job_id in configured
+                if self.sharding.owns((ws.id, job_id))
+                and (tally := _configured(rt, ws.id, job_id, listed)) is not None
+            ]
+            parts = [self._listed_part(ws.id, listed, frozenset(configured)), total(ws.id, own)]
+            result[ws.id] = merge(ws.id, parts)
+        return result
+
+    def _listed_part(
+        self, ws_id: str, listed: Mapping[str, JobTally], configured: frozenset[str]
+    ) -> WorkspaceTotals:
+        cached = self._listed.get(ws_id)
+        if cached is not None and cached[0] is listed and cached[1] == configured:
+            return cached[2]
+        owns = self.sharding.owns
+        part = total(
+            ws_id,
+            (
+                tally
+                for job_id, tally in listed.items()
+                if job_id not in configured and owns((ws_id, job_id))
+            ),
+        )
+        self._listed[ws_id] = (listed, configured, part)
+        return part
+
+
+def _configured(
+    rt: Runtime, ws_id: str, job_id: str, listed: Mapping[str, JobTally]
+) -> JobTally | None:
+    """A configured job's tally: from its last get-job, else as listed; None while unknown."""
+    state = rt.states.get((ws_id, job_id))
+    if state is not None and state.job is not None:
+        return JobTally.of(state.job)
+    return listed.get(job_id)
+
+
+def families(totals: Iterable[WorkspaceTotals]) -> list[Family]:
+    """The totals' families, in the order of :data:`~exporter.exposition.metrics.TOTALS`."""
+    made = {d.name: Family(d.name, d.type, d.help, []) for d in metrics.TOTALS}
+
+    def add(definition: metrics.MetricDef, values: tuple[str, ...], value: float) -> None:
+        made[definition.name].add(render_labels(definition.labels, values), value)
+
+    for ws in totals:
+        wid = ws.workspace_id
+        for status in STATUSES:
+            add(metrics.WORKSPACE_JOBS, (wid, status), ws.jobs.get(status, 0))
+        add(metrics.WORKSPACE_ESTIMATED_CREDITS, (wid,), ws.estimated_credits)
+        add(metrics.WORKSPACE_SCRAPED_PAGES, (wid,), ws.scraped_pages)
+        add(metrics.WORKSPACE_FAILED_PAGES, (wid,), ws.failed_pages)
+        for agent in sorted(ws.agents):
+            share = ws.agents[agent]
+            for status in STATUSES:
+                add(metrics.AGENT_JOBS, (wid, agent, status), share.jobs.get(status, 0))
+            add(metrics.AGENT_ESTIMATED_CREDITS, (wid, agent), share.estimated_credits)
+    return list(made.values())

@@ -20,6 +20,7 @@ from .schema import (
     MAX_CONFIG_FILE_BYTES,
     MAX_TOKEN_FILE_CHARS,
     REGIONS,
+    WEEK,
     WORKSPACE_KEYS,
     ApiConfig,
     Config,
@@ -136,7 +137,7 @@ class _ConfigReader(NodeReader):
             raise self.fail(node, key, "true or false", value, show=True)
         return value
 
-    def duration(self, node: yaml.Node | None, key: str, default: float) -> float:
+    def duration(self, node: yaml.Node | None, key: str, default: float, more: str = "") -> float:
         """A duration; zero is taken (every duration key of this file has a meaning for 0)."""
         if node is None:
             return default
@@ -149,7 +150,7 @@ class _ConfigReader(NodeReader):
         raise self.fail(
             node,
             key,
-            f"a duration such as 0, 30s, 5m, 1h30m or 7d ({DURATION_RULE})",
+            f"a duration such as 0, 30s, 5m, 1h30m or 7d ({DURATION_RULE}){more}",
             value,
             show=True,
         )
@@ -386,10 +387,13 @@ def _parse_workspace(
         minimum=1,
         maximum=1_000_000,
     )
-    include_for = None
     include_node = _given(data, "include_finished_for")
-    if include_node is not None:
-        include_for = reader.duration(include_node, f"{key}.include_finished_for", 0.0)
+    forever = include_node is not None and reader.value(include_node, key) == "forever"
+    include_for = (
+        None
+        if forever
+        else reader.duration(include_node, f"{key}.include_finished_for", WEEK, ", or forever")
+    )
     max_jobs = None
     max_node = _given(data, "max_jobs")
     if max_node is not None:

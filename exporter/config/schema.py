@@ -21,6 +21,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # huge file by mistake); the reloader hashes watched files up to the larger of the two.
 MAX_TOKEN_FILE_CHARS = 64 * 1024
 MAX_CONFIG_FILE_BYTES = 16 * 1024 * 1024
+WEEK = 7 * 86400.0  # the default include_finished_for
 
 
 API_KEYS = frozenset(
@@ -102,7 +103,7 @@ class Workspace:
     discover_grace_period: float = 300.0
     discover_interval: float = 600.0
     discover_max_pages: int = 1000
-    include_finished_for: float | None = None
+    include_finished_for: float | None = WEEK  # None: forever
     max_jobs: int | None = None
     allow_unconfigured_probes: bool = False
     page_stats: bool = False

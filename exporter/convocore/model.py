@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,12 +95,13 @@ class JobTally:
 
     @classmethod
     def of(cls, job: Job) -> JobTally:
+        # Interned: 100,000 tallies share a handful of status and agent strings.
         return cls(
-            job.status,
+            sys.intern(job.status),
             job.estimated_credits,
             job.scraped_pages,
             job.failed_pages,
-            job.agents,
+            tuple(sys.intern(agent) for agent in job.agents),
             job.updated_timestamp,
         )
 

@@ -293,6 +293,66 @@ PAGE_STATS_TRUNCATED = MetricDef(
     "the exporter (`page_stats: true`)",
 )
 
+# A workspace's totals (see collect/totals.py): over every job its listing holds, those past
+# include_finished_for included, and its configured jobs, each job once.
+_TOTALS_OVER = (
+    "over every job the workspace's listing holds (those past include_finished_for included) "
+    "and its configured jobs, each once; with --total-shards, over this replica's jobs"
+)
+_TOTALS_SOURCE = "the exporter: the workspace's job listing (`discover: true`) and configured jobs"
+WORKSPACE_JOBS = MetricDef(
+    PREFIX + "workspace_jobs",
+    "gauge",
+    f"Jobs of the workspace in each status (0 included), {_TOTALS_OVER}.",
+    ("workspace_id", "status"),
+    f"{_TOTALS_SOURCE}: each job's status as `convocore_crawler_job_status` reads it",
+)
+WORKSPACE_ESTIMATED_CREDITS = MetricDef(
+    PREFIX + "workspace_estimated_credits",
+    "gauge",
+    f"Estimated credits of the workspace's jobs summed (1000 credits = 1 USD), {_TOTALS_OVER}.",
+    ("workspace_id",),
+    f"{_TOTALS_SOURCE}: `estimatedCredits` (a job without one adds 0)",
+)
+WORKSPACE_SCRAPED_PAGES = MetricDef(
+    PREFIX + "workspace_scraped_pages",
+    "gauge",
+    f"Pages scraped by the workspace's jobs summed, {_TOTALS_OVER}.",
+    ("workspace_id",),
+    f"{_TOTALS_SOURCE}: `scrapedPagesNum` (a job without one adds 0)",
+)
+WORKSPACE_FAILED_PAGES = MetricDef(
+    PREFIX + "workspace_failed_pages",
+    "gauge",
+    f"Pages failed by the workspace's jobs summed, {_TOTALS_OVER}.",
+    ("workspace_id",),
+    f"{_TOTALS_SOURCE}: `failedPagesNum` (a job without one adds 0)",
+)
+AGENT_JOBS = MetricDef(
+    PREFIX + "agent_jobs",
+    "gauge",
+    "Jobs feeding the agent in each status (0 included), a job feeding two agents counting for "
+    f"each, {_TOTALS_OVER}.",
+    ("workspace_id", "agent_id", "status"),
+    f"{_TOTALS_SOURCE}: `toAgentIds`, else `toAgentId`, as `convocore_crawler_job_agent_info` "
+    "reads them",
+)
+AGENT_ESTIMATED_CREDITS = MetricDef(
+    PREFIX + "agent_estimated_credits",
+    "gauge",
+    f"Estimated credits of the jobs feeding the agent summed, {_TOTALS_OVER}.",
+    ("workspace_id", "agent_id"),
+    f"{_TOTALS_SOURCE}: `estimatedCredits` of the jobs feeding the agent",
+)
+TOTALS: tuple[MetricDef, ...] = (
+    WORKSPACE_JOBS,
+    WORKSPACE_ESTIMATED_CREDITS,
+    WORKSPACE_SCRAPED_PAGES,
+    WORKSPACE_FAILED_PAGES,
+    AGENT_JOBS,
+    AGENT_ESTIMATED_CREDITS,
+)
+
 DISCOVERY_UP = MetricDef(
     PREFIX + "discovery_up",
     "gauge",
@@ -446,6 +506,7 @@ ALL: list[MetricDef] = [
     *PAGE_VALUES,
     PAGE_MARKDOWN_CHARS,
     PAGE_STATS_ERROR_INFO,
+    *TOTALS,
     DISCOVERY_UP,
     DISCOVERY_ERROR_INFO,
     DISCOVERY_TRUNCATED,

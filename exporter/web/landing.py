@@ -12,12 +12,10 @@ becomes a card.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from ..collect import totals_over_exported
 from ..version import build_info
 
 if TYPE_CHECKING:
@@ -111,12 +109,10 @@ def refresh_seconds(values: list[str]) -> int:
     return min(MAX_REFRESH_SECONDS, max(MIN_REFRESH_SECONDS, seconds))
 
 
-def workspace_totals(
-    exporter: Exporter, views: list[TargetView]
-) -> tuple[Mapping[str, WorkspaceTotals], str]:
-    """Each workspace's totals for the page, and what they cover: the one place that picks
-    their source (summed over the exported jobs, until the exact totals serve here)."""
-    return totals_over_exported(views), "over the jobs shown"
+TOTALS_COVER = "over every job listed or configured, each once"
+"""What the workspace totals on the page cover: they are the exact totals ``/metrics`` serves
+(every job a workspace lists, those past ``include_finished_for`` included, and its configured
+jobs), read from memory."""
 
 
 def _number(value: float) -> str:
@@ -232,7 +228,7 @@ def _totals(totals: WorkspaceTotals | None, views: list[TargetView], cover: str)
 
 
 def _workspaces(exporter: Exporter, views: list[TargetView], now: float) -> str:
-    totals, cover = workspace_totals(exporter, views)
+    totals, cover = exporter.totals(), TOTALS_COVER
     by_workspace: dict[str, list[TargetView]] = {ws.id: [] for ws in exporter.config.workspaces}
     for view in views:
         by_workspace.setdefault(view.workspace_id, []).append(view)

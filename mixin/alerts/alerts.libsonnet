@@ -37,6 +37,41 @@ local failureText =
               ||| % [jobName, failureText]),
             },
           },
+          // A failed job's ConvocoreCrawlerJobFailed ends when it passes the exporter's
+          // include_finished_for (7d by default) and its per-job series go. This one takes
+          // over from the totals, which still count it: it stays firing while failed jobs
+          // past the horizon remain failed in Convocore, until they are rerun or deleted.
+          {
+            alert: 'ConvocoreCrawlerFailedJobsPastHorizon',
+            expr: |||
+              sum by (workspace_id) (
+                workspace_id_status:convocore_crawler_workspace_jobs:sum{status="failed"}
+              )
+              - on (workspace_id)
+              (
+                count by (workspace_id) (
+                  max by (workspace_id, job_id) (convocore_crawler_job_status{status="failed"}) == 1
+                )
+                or on (workspace_id)
+                0 * sum by (workspace_id) (
+                  workspace_id_status:convocore_crawler_workspace_jobs:sum{status="failed"}
+                )
+              )
+              > 0
+            |||,
+            'for': util.duration(c, 'failedJobsPastHorizonFor'),
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Failed Convocore crawler jobs are no longer exported one by one.',
+              description: util.oneLine(|||
+                {{ $value }} failed job(s) of workspace {{ $labels.workspace_id }} are still failed
+                but no longer have per-job series: they were last updated longer ago than the
+                exporter's include_finished_for (or max_jobs left them out), so their
+                ConvocoreCrawlerJobFailed alerts ended although nobody acted. Rerun or delete them
+                in Convocore to resolve this alert; silence it to acknowledge them.
+              |||),
+            },
+          },
           {
             alert: 'ConvocoreCrawlerJobStalled',
             expr: |||

@@ -309,36 +309,33 @@ local failedTable = mergedTable(
   [['workspace_id', 'Workspace'], ['job_id', 'Job'], ['name', 'Name'], ['result_error', 'Failure text']],
 );
 
-// A per-job value summed by agent: each job counts once for every agent it feeds (the join
-// with convocore_crawler_job_agent_info); several exporters serving a job count once.
-local byAgent(metric) = |||
+// The agents' totals (convocore_crawler_agent_*), over every job the selected workspaces
+// list: a job counts once for every agent it feeds.
+local agentJobs(statuses) = std.rstripChars(|||
   sum by (agent_id) (
-    max by (workspace_id, job_id) (%s{%s})
-    * on (workspace_id, job_id) group_right ()
-    max by (workspace_id, job_id, agent_id) (convocore_crawler_job_agent_info{%s})
+    workspace_id_agent_id_status:convocore_crawler_agent_jobs:sum{status=~"%s", %s}
   )
-||| % [metric, job, job];
-local agentJobs(filter) = std.rstripChars(|||
-  count by (agent_id) (
-    max by (workspace_id, job_id, agent_id) (convocore_crawler_job_agent_info{%s})%s
+||| % [statuses, workspace], '\n');
+local agentCredits = std.rstripChars(|||
+  sum by (agent_id) (
+    workspace_id_agent_id:convocore_crawler_agent_estimated_credits:sum{%s}
   )
-||| % [job, filter], '\n');
+||| % workspace, '\n');
 
 local agentsTable = mergedTable(
   'Agents',
   std.join(' ', [
-    'One row per agent whose knowledge base the selected jobs feed (toAgentIds, else',
-    'toAgentId): how many jobs feed it, how many of them are active (queued or',
-    'processing) or failed, and their scraped pages, failed pages and estimated credits',
-    '(1,000 credits = 1 USD) summed. A job feeding two agents counts for both.',
+    'One row per agent whose knowledge base the selected workspaces\' jobs feed (toAgentIds,',
+    'else toAgentId), from the exporter\'s agent totals over every job they list (those past',
+    'include_finished_for included): how many jobs feed it, how many of them are active',
+    '(queued or processing) or failed, and their estimated credits (1,000 credits = 1 USD).',
+    'A job feeding two agents counts for both.',
   ]),
   [
-    ['A', 'Jobs', agentJobs('')],
-    ['B', 'Active jobs', agentJobs('\n  and on (workspace_id, job_id) (convocore_crawler_job_status{status=~"queued|processing", %s} == 1)' % job)],
-    ['C', 'Failed jobs', agentJobs('\n  and on (workspace_id, job_id) %s' % isFailed)],
-    ['D', 'Scraped pages', std.rstripChars(byAgent('convocore_crawler_job_scraped_pages'), '\n')],
-    ['E', 'Failed pages', std.rstripChars(byAgent('convocore_crawler_job_failed_pages'), '\n')],
-    ['F', 'Estimated credits', std.rstripChars(byAgent('convocore_crawler_job_estimated_credits'), '\n')],
+    ['A', 'Jobs', agentJobs('.*')],
+    ['B', 'Active jobs', agentJobs('queued|processing')],
+    ['C', 'Failed jobs', agentJobs('failed')],
+    ['D', 'Estimated credits', agentCredits],
   ],
   [['agent_id', 'Agent']],
   [column('Estimated credits', 'suffix:credits')],
@@ -385,15 +382,33 @@ local items(c) = [
     'sum(workspace_id:convocore_crawler_jobs_active:sum{%s})' % workspace,
     'none',
     'blue',
-  ), 6, 4),
+  ), 4, 4),
   place(stat(
     'Failed jobs',
-    'Jobs of the selection whose status is failed. Each one also raises the '
-    + 'ConvocoreCrawlerJobFailed alert.',
-    'sum(max by (workspace_id, job_id) (convocore_crawler_job_status{status="failed", %s}))' % job,
+    'Failed jobs of the selected workspaces, over every job they list (those past the '
+    + 'exporter\'s include_finished_for included), from the workspace totals. Each one '
+    + 'raises ConvocoreCrawlerJobFailed while it has per-job series, then counts in '
+    + 'ConvocoreCrawlerFailedJobsPastHorizon until it is rerun or deleted.',
+    'sum(workspace_id_status:convocore_crawler_workspace_jobs:sum{status="failed", %s})' % workspace,
     'none',
     'red',
-  ), 6, 4),
+  ), 4, 4),
+  place(stat(
+    'All jobs',
+    'Every job the selected workspaces list, in any status, from the workspace totals '
+    + '(those past the exporter\'s include_finished_for included).',
+    'sum(workspace_id_status:convocore_crawler_workspace_jobs:sum{%s})' % workspace,
+    'none',
+    'green',
+  ), 4, 4),
+  place(stat(
+    'Estimated credits',
+    'What every job the selected workspaces list is estimated to cost, in Convocore '
+    + 'credits (1,000 credits = 1 USD), from the workspace totals.',
+    'sum(workspace_id:convocore_crawler_workspace_estimated_credits:sum{%s})' % workspace,
+    'suffix:credits',
+    'purple',
+  ), 4, 4),
   place(stat(
     'Estimated credits of active jobs',
     'What the queued and processing jobs of the selected workspaces are estimated '
@@ -403,7 +418,7 @@ local items(c) = [
     'sum(workspace_id:convocore_crawler_job_estimated_credits_active:sum{%s})' % workspace,
     'suffix:credits',
     'purple',
-  ), 6, 4),
+  ), 4, 4),
   place(stat(
     'Jobs not fetched',
     'Jobs of the selection that the exporter could not fetch from the Convocore '
@@ -411,7 +426,7 @@ local items(c) = [
     'sum(1 - max by (workspace_id, job_id) (convocore_crawler_up{%s}))' % job,
     'none',
     'orange',
-  ), 6, 4),
+  ), 4, 4),
   place(jobsTable(c), 24, 10),
   place(failedTable, 24, 6),
   place(timeseries(
@@ -471,22 +486,35 @@ local items(c) = [
     [target('A', 'workspace_id:convocore_crawler_jobs_active:sum{%s}' % workspace, '{{workspace_id}}')],
     'none',
   ), 12, 8),
+  place(timeseries(
+    'Jobs by status',
+    'Every job the selected workspaces list, by status, from the exporter\'s workspace '
+    + 'totals (those past include_finished_for included), stacked.',
+    [target(
+      'A',
+      'sum by (status) (workspace_id_status:convocore_crawler_workspace_jobs:sum{%s})' % workspace,
+      '{{status}}',
+    )],
+    'none',
+    stack=true,
+  ), 12, 8),
 
   // The jobs grouped by the agents they feed.
   row('Agents'),
   place(agentsTable, 24, 8),
   place(timeseries(
-    'Scraped pages by agent',
-    'Pages scraped by the selected jobs that feed each agent, summed; a job feeding '
-    + 'two agents counts for both.',
-    [target('A', std.rstripChars(byAgent('convocore_crawler_job_scraped_pages'), '\n'), '{{agent_id}}')],
+    'Active jobs by agent',
+    'Queued and processing jobs feeding each agent, from the exporter\'s agent totals; a '
+    + 'job feeding two agents counts for both.',
+    [target('A', agentJobs('queued|processing'), '{{agent_id}}')],
     'none',
   ), 12, 8),
   place(timeseries(
     'Estimated credits by agent',
-    'What the selected jobs that feed each agent are estimated to cost, in Convocore '
-    + 'credits (1,000 credits = 1 USD), summed; a job feeding two agents counts for both.',
-    [target('A', std.rstripChars(byAgent('convocore_crawler_job_estimated_credits'), '\n'), '{{agent_id}}')],
+    'What the jobs feeding each agent are estimated to cost, in Convocore credits (1,000 '
+    + 'credits = 1 USD), from the exporter\'s agent totals over every job the selected '
+    + 'workspaces list; a job feeding two agents counts for both.',
+    [target('A', agentCredits, '{{agent_id}}')],
     'suffix:credits',
   ), 12, 8),
 

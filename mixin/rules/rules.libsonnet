@@ -89,8 +89,30 @@ local util = import '../lib/util.libsonnet';
             record: 'workspace_id_job_id:convocore_crawler_job_scraped_pages:deriv5m',
             expr: 'clamp_min(deriv(convocore_crawler_job_scraped_pages[5m]), 0)',
           },
+          // The workspace and agent totals the exporter serves, over every job a workspace
+          // lists (those past include_finished_for included), summed over the exporters
+          // serving them: each replica of a sharded setup (--total-shards) totals its own jobs.
+          // (Two replicas of the same shard, an HA pair, would count twice: see alerting.md.)
+          {
+            record: 'workspace_id_status:convocore_crawler_workspace_jobs:sum',
+            expr: 'sum by (workspace_id, status) (convocore_crawler_workspace_jobs)',
+          },
+          {
+            record: 'workspace_id:convocore_crawler_workspace_estimated_credits:sum',
+            expr: 'sum by (workspace_id) (convocore_crawler_workspace_estimated_credits)',
+          },
+          {
+            record: 'workspace_id_agent_id_status:convocore_crawler_agent_jobs:sum',
+            expr: 'sum by (workspace_id, agent_id, status) (convocore_crawler_agent_jobs)',
+          },
+          {
+            record: 'workspace_id_agent_id:convocore_crawler_agent_estimated_credits:sum',
+            expr: 'sum by (workspace_id, agent_id) (convocore_crawler_agent_estimated_credits)',
+          },
           // Jobs per workspace that are queued or processing. Each job counts once even when
-          // several exporters (an HA pair, or one target per job via /probe) serve it.
+          // several exporters (an HA pair, or one target per job via /probe) serve it: active
+          // jobs always have per-job series (include_finished_for ages finished jobs only).
+          // A workspace the totals know whose jobs have all aged out has 0.
           {
             record: 'workspace_id:convocore_crawler_jobs_active:sum',
             expr: |||
@@ -99,9 +121,12 @@ local util = import '../lib/util.libsonnet';
                   convocore_crawler_job_status{status=~"queued|processing"}
                 )
               )
+              or on (workspace_id)
+              0 * workspace_id:convocore_crawler_workspace_estimated_credits:sum
             |||,
           },
-          // Estimated credits of the queued or processing jobs of each workspace, each job once.
+          // Estimated credits of the queued or processing jobs of each workspace, each job once
+          // (what the credit budget holds); 0 as above.
           {
             record: 'workspace_id:convocore_crawler_job_estimated_credits_active:sum',
             expr: |||
@@ -112,6 +137,8 @@ local util = import '../lib/util.libsonnet';
                     convocore_crawler_job_status{status=~"queued|processing"}
                   )
               )
+              or on (workspace_id)
+              0 * workspace_id:convocore_crawler_workspace_estimated_credits:sum
             |||,
           },
           // The credit budget in force for each workspace that has jobs: its own entry in the
