@@ -38,7 +38,8 @@ def select(rt: Runtime, sharding: Sharding) -> list[Target]:
         candidates = [rt.explicit[(ws.id, job.id)] for job in ws.jobs]
         if ws.discover:
             candidates.extend(_discovered(rt, ws))
-        candidates = [t for t in candidates if sharding.owns(t.key)]
+        if sharding.total > 1:
+            candidates = [t for t in candidates if sharding.owns(t.key)]
         horizon = age.horizon(ws)
         if horizon is not None:
             # Only discovered jobs age out: a job listed by hand is always exported.
@@ -50,14 +51,20 @@ def select(rt: Runtime, sharding: Sharding) -> list[Target]:
 
 
 def _discovered(rt: Runtime, ws: Workspace) -> list[Target]:
+    """The workspace's discovered targets, made once per snapshot (read-only: shared by the
+    scrapes that serve it)."""
     snapshot = rt.snapshot(ws.id)
     if snapshot is None:
         return []
-    return [
-        Target(ws, job_id, "", explicit=False)
-        for job_id in snapshot.jobs
-        if (ws.id, job_id) not in rt.explicit
-    ]
+
+    def make() -> list[Target]:
+        return [
+            Target(ws, job_id, "", explicit=False)
+            for job_id in snapshot.jobs
+            if (ws.id, job_id) not in rt.explicit
+        ]
+
+    return rt.derived.get(("targets", ws.id), snapshot, make)
 
 
 def known_job(rt: Runtime, target: Target) -> Job | None:
