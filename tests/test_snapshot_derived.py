@@ -5,6 +5,7 @@ grace, derives it again, with the new values."""
 from __future__ import annotations
 
 import gc
+import time
 from types import MappingProxyType
 
 from exporter.collect.discovery import Derived, Snapshot
@@ -33,7 +34,7 @@ def test_a_value_is_derived_once_per_snapshot_and_variant():
     made: list[str] = []
 
     def make(text: str):
-        return lambda: made.append(text) or [text]
+        return lambda previous: made.append(f"{text} after {previous}") or [text]
 
     first = snapshot(1.0)
     value_1 = derived.get("x", first, make("one"))
@@ -44,18 +45,25 @@ def test_a_value_is_derived_once_per_snapshot_and_variant():
     assert derived.get("x", second, make("two")) == ["two"]
     assert derived.get("x", second, make("again"), ("down",)) == ["again"]
     assert derived.get("x", second, make("never"), ("down",)) == ["again"]
-    assert made == ["one", "other", "two", "again"]
+    assert made == [
+        "one after None",
+        "other after None",
+        "two after ['one']",
+        "again after ['two']",
+    ]
     assert derived.builds == 4
 
 
 def test_a_replaced_snapshot_is_not_kept_alive_by_what_was_derived_from_it():
     derived = Derived()
     old = snapshot(1.0)
-    derived.get("x", old, lambda: "derived")
+    derived.get("x", old, lambda previous: "derived")
     del old
     gc.collect()
     # A new snapshot may take the old one's address: it is still derived again.
-    assert derived.get("x", snapshot(2.0), lambda: "new") == "new"
+    assert derived.get("x", snapshot(2.0), lambda previous: f"new after {previous}") == (
+        "new after derived"
+    )
     assert derived.builds == 2
 
 
@@ -70,6 +78,7 @@ def test_scrapes_reuse_the_derived_outcomes_until_a_new_snapshot(fake, start_exp
     assert value(series, P + "up", workspace_id=WS, job_id="a") == 1
     assert running.exporter.memory().derived == 2  # the targets and the outcomes
     last = value(series, P + "last_success_timestamp_seconds", workspace_id=WS, job_id="a")
+    before = {t.job_id: t for t in running.exporter.targets(time.monotonic() + 5)}
     # Within min_refresh_interval: the same snapshot, nothing derived again.
     for _ in range(3):
         assert per_job(running.scrape()) == per_job(series)
@@ -82,6 +91,10 @@ def test_scrapes_reuse_the_derived_outcomes_until_a_new_snapshot(fake, start_exp
     moved = value(series, P + "last_success_timestamp_seconds", workspace_id=WS, job_id="a")
     assert last is not None and moved is not None and moved >= last
     assert running.exporter.memory().derived == 4
+    # A job listed before keeps its target (and key) from one snapshot to the next.
+    after = {t.job_id: t for t in running.exporter.targets(time.monotonic() + 5)}
+    assert sorted(after) == ["a", "b"]
+    assert after["a"] is before["a"] and after["b"] is before["b"]
     assert per_job(running.scrape()) == per_job(series)
     assert running.exporter.memory().derived == 4
 

@@ -9,6 +9,7 @@ import logging
 from ..config import Workspace
 from ..convocore.model import Job
 from . import age
+from .discovery import serve
 from .state import Key, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -51,20 +52,8 @@ def select(rt: Runtime, sharding: Sharding) -> list[Target]:
 
 
 def _discovered(rt: Runtime, ws: Workspace) -> list[Target]:
-    """The workspace's discovered targets, made once per snapshot (read-only: shared by the
-    scrapes that serve it)."""
     snapshot = rt.snapshot(ws.id)
-    if snapshot is None:
-        return []
-
-    def make() -> list[Target]:
-        return [
-            Target(ws, job_id, "", explicit=False)
-            for job_id in snapshot.jobs
-            if (ws.id, job_id) not in rt.explicit
-        ]
-
-    return rt.derived.get(("targets", ws.id), snapshot, make)
+    return [] if snapshot is None else serve.targets(rt, ws, snapshot)
 
 
 def known_job(rt: Runtime, target: Target) -> Job | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ...config import Workspace
 from ...convocore.model import Job
 from ...convocore.trace import ProbeTrace
 from ...convocore.transport import ApiResult
@@ -54,10 +55,30 @@ def _outcome(
     return Outcome(False, failed[0], job, read_at, failed[1], quiet=True)
 
 
+def targets(rt: Runtime, ws: Workspace, snapshot: Snapshot) -> list[Target]:
+    """The workspace's discovered targets (its listed jobs not configured by hand), made once
+    per snapshot and shared by the scrapes that serve it (read-only). A job listed before
+    keeps its :class:`Target`, and so its key, from one snapshot to the next."""
+
+    def make(previous: list[Target] | None) -> list[Target]:
+        known = {t.job_id: t for t in previous or ()}
+        explicit = rt.explicit
+        made: list[Target] = []
+        for job_id in snapshot.jobs:
+            target = known.get(job_id)
+            if target is None:
+                if (ws.id, job_id) in explicit:
+                    continue
+                target = Target(ws, job_id, "", explicit=False)
+            made.append(target)
+        return made
+
+    return rt.derived.get(("targets", ws.id), snapshot, make)
+
+
 def _served_outcomes(rt: Runtime, ws_id: str, now: float) -> _Served | None:
-    """The outcome of each job of the workspace's snapshot (those listed by hand too: never
-    asked), the listing's health and whether it is past its grace; None before the first
-    listing."""
+    """The outcome of each discovered job of the workspace's snapshot, the listing's health
+    and whether it is past its grace; None before the first listing."""
     owner = rt.discoveries.get(ws_id)
     snapshot = owner.snapshot if owner is not None else None
     if owner is None or snapshot is None:
@@ -66,12 +87,27 @@ def _served_outcomes(rt: Runtime, ws_id: str, now: float) -> _Served | None:
     health = owner.health
     failed = (health.error or "invalid_response", health.failed) if expired else None
 
-    def make() -> dict[Key, Outcome]:
-        last, seen = snapshot.last_success, snapshot.seen
-        return {
-            (ws_id, job_id): _outcome(job, seen.get(job_id, last), failed)
-            for job_id, job in snapshot.jobs.items()
-        }
+    def make(previous: dict[Key, Outcome] | None) -> dict[Key, Outcome]:
+        # A job whose served data did not change keeps its Outcome: the render cache then
+        # knows it unchanged at a glance.
+        last, seen, jobs = snapshot.last_success, snapshot.seen, snapshot.jobs
+        kept = previous or {}
+        made: dict[Key, Outcome] = {}
+        reason, result = failed if failed is not None else (None, None)
+        for target in targets(rt, owner.ws, snapshot):
+            job = jobs.get(target.job_id)
+            read_at = seen.get(target.job_id, last)
+            old = kept.get(target.key)
+            if (
+                old is None
+                or old.job is not job
+                or old.last_success != read_at
+                or old.reason != reason
+                or old.failed is not result
+            ):
+                old = _outcome(job, read_at, failed)
+            made[target.key] = old
+        return made
 
     served = rt.derived.get(("outcomes", ws_id), snapshot, make, (failed,))
     return served, health, expired, snapshot, failed
