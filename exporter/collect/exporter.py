@@ -65,6 +65,10 @@ class MemoryView:
     renders: int = 0
     """How many times a job's lines were rendered (new or changed) since the config in force
     was loaded."""
+    derived: int = 0
+    """How many times what scrapes serve of a discovery snapshot (its targets, its outcomes)
+    was derived from it since the config in force was loaded: once per snapshot (and listing
+    state), not once per scrape."""
 
 
 class Exporter:
@@ -266,4 +270,5 @@ class Exporter:
                 {ws_id: len(snapshot.jobs) for ws_id, snapshot in listed.items()},
                 frozenset(rt.rendered.entries),
                 rt.rendered.renders,
+                rt.derived.builds,
             )

@@ -103,6 +103,19 @@ def _one(value: float | None) -> bytes:
     return _EMPTY if value is None else value_tail(float(value))
 
 
+# The last ``last_success`` tail rendered: the jobs of one listing answer were read at the same
+# moment, so they render one after another with the same time, and share its tail.
+_LAST_SUCCESS: list[tuple[float | None, bytes]] = [(None, _EMPTY)]
+
+
+def _success(value: float | None) -> bytes:
+    known, tail = _LAST_SUCCESS[0]
+    if value is None or value != known:
+        tail = _one(value)
+        _LAST_SUCCESS[0] = (value, tail)
+    return tail
+
+
 def _status_tails() -> dict[tuple[str, bool], bytes]:
     """Each status line's tail, current or not: the same for every job."""
     labels = 'l=""'
@@ -222,7 +235,7 @@ class RenderCache:
             first = _NO_STATE if state is None else _render_state(labels, *state)
             parts = first + parts[_SUCCESS_AT:]
         if old is None or old.success != success:
-            line = _one(success)
+            line = _success(success)
             parts = (*parts[:_SUCCESS_AT], line, *parts[_JOB_AT:])
         if not same_job:
             body = _NO_JOB if job is None else _render_job(labels, name, job)

@@ -20,7 +20,7 @@ from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
 from .backoff import Backoff
-from .discovery import ListingSlots, Snapshot, WorkspaceDiscovery
+from .discovery import Derived, ListingSlots, Snapshot, WorkspaceDiscovery
 from .own import OwnMetrics
 from .rendered import RenderCache
 
@@ -130,6 +130,8 @@ class Runtime:
         self.discoveries: dict[str, WorkspaceDiscovery] = {
             ws.id: WorkspaceDiscovery(ws) for ws in config.workspaces if ws.discover
         }
+        # What scrapes derive from those listings' snapshots, once per snapshot.
+        self.derived = Derived()
         self.backoffs: dict[str, Backoff] = {}
         self.inflight: dict[object, Fetch] = {}
         # Fetch keys whose last fetch timed out in flight, with its reason: scrapes do not

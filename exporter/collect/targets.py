@@ -9,6 +9,7 @@ import logging
 from ..config import Workspace
 from ..convocore.model import Job
 from . import age
+from .discovery import serve
 from .state import Key, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -38,7 +39,8 @@ def select(rt: Runtime, sharding: Sharding) -> list[Target]:
         candidates = [rt.explicit[(ws.id, job.id)] for job in ws.jobs]
         if ws.discover:
             candidates.extend(_discovered(rt, ws))
-        candidates = [t for t in candidates if sharding.owns(t.key)]
+        if sharding.total > 1:
+            candidates = [t for t in candidates if sharding.owns(t.key)]
         horizon = age.horizon(ws)
         if horizon is not None:
             # Only discovered jobs age out: a job listed by hand is always exported.
@@ -51,13 +53,7 @@ def select(rt: Runtime, sharding: Sharding) -> list[Target]:
 
 def _discovered(rt: Runtime, ws: Workspace) -> list[Target]:
     snapshot = rt.snapshot(ws.id)
-    if snapshot is None:
-        return []
-    return [
-        Target(ws, job_id, "", explicit=False)
-        for job_id in snapshot.jobs
-        if (ws.id, job_id) not in rt.explicit
-    ]
+    return [] if snapshot is None else serve.targets(rt, ws, snapshot)
 
 
 def known_job(rt: Runtime, target: Target) -> Job | None:

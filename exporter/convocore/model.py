@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 STATUSES: tuple[str, ...] = ("queued", "processing", "completed", "failed", "cancelled")
 FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -36,6 +36,14 @@ _SCAN_CHARS = 64 * 1024
 # "\ud800") cannot be written as UTF-8.
 _BLANKS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+# Values many jobs share (a status, a refresh rate, an agent's id, a job's agents) are kept as
+# one object, not one per job: short ones, and a bounded number of them.
+_COMMON: dict[object, object] = {status: status for status in STATUSES}
+_COMMON_MAX = 4096
+_COMMON_CHARS = 64
+_NUMBERS: dict[int, float] = {}
+_COMMON_NUMBER = 1_000_000
 
 # Values above this are Unix milliseconds (1e11 s is the year 5138).
 _MILLIS_THRESHOLD = 1e11
@@ -114,6 +122,14 @@ def as_number(value: Any) -> float | None:
     """A finite JSON number; booleans and numeric strings are wrong types."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    if type(value) is int and -_COMMON_NUMBER < value < _COMMON_NUMBER:
+        # Counts and limits many jobs share (0, 250): one float each, as for texts.
+        known = _NUMBERS.get(value)
+        if known is None:
+            known = float(value)
+            if len(_NUMBERS) < _COMMON_MAX:
+                _NUMBERS[value] = known
+        return known
     try:
         number = float(value)
     except OverflowError:  # a JSON integer beyond the range of a float
@@ -125,10 +141,34 @@ def as_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+_Shared = TypeVar("_Shared", str, tuple[str, ...])
+
+
+def common(value: _Shared) -> _Shared:
+    """``value``, or the equal object kept for values many jobs share (a short text, or a
+    few agents), so that 100,000 jobs do not each hold their own copy."""
+    if type(value) is tuple:
+        if len(value) > 4 or any(len(item) > _COMMON_CHARS for item in value):
+            return value
+    elif len(value) > _COMMON_CHARS:
+        return value
+    known = _COMMON.get(value)
+    if known is not None:
+        return cast("_Shared", known)
+    if len(_COMMON) < _COMMON_MAX:
+        _COMMON[value] = value
+    return value
+
+
 def as_label(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return value[:MAX_LABEL_CHARS]
+
+
+def _common_label(value: Any) -> str | None:
+    label = as_label(value)
+    return None if label is None else common(label)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -175,8 +215,8 @@ def agent_ids(many: Any, one: Any) -> tuple[str, ...]:
             if len(named) == MAX_AGENTS:
                 break
     if not named and isinstance(one, str) and (agent := clean_text(one, MAX_LABEL_CHARS)):
-        named[agent] = None
-    return tuple(named)
+        named[common(agent)] = None
+    return common(tuple(named))
 
 
 def as_length(value: Any) -> int | None:
@@ -232,7 +272,7 @@ def derive_status(
     if isinstance(reported, str):
         normalized = reported.strip().lower()
         if normalized in STATUSES:
-            return normalized
+            return common(normalized)
     if cancelled:
         return "cancelled"
     if failed:
@@ -288,8 +328,8 @@ def parse_job(data: dict[str, Any], secrets: Sequence[str] = ()) -> Job:
         webhook_finalized_timestamp=as_timestamp(data.get("webhookFinalizedAt")),
         webhook_configured=_webhook_configured(data),
         primary_url=as_label(data.get("primaryUrl")),
-        refresh_rate=as_label(data.get("refreshRate")),
-        processing_mode=as_label(data.get("processingMode")),
+        refresh_rate=_common_label(data.get("refreshRate")),
+        processing_mode=_common_label(data.get("processingMode")),
         deep=as_bool(data.get("deep")),
         use_proxy=as_bool(data.get("useProxy")),
         failure=failure_text(data.get("resultError"), secrets),

@@ -23,6 +23,7 @@ This package's root imports nothing that imports the runtime, so that the runtim
 the owners; :mod:`.serve` (which builds outcomes) is imported by the scrape's modules.
 """
 
+from .derived import Derived
 from .owner import (
     IN_PROGRESS,
     INTERNAL_ERROR,
@@ -38,6 +39,7 @@ from .snapshot import Health, Snapshot
 __all__ = [
     "INTERNAL_ERROR",
     "IN_PROGRESS",
+    "Derived",
     "Health",
     "ListingSlots",
     "Snapshot",

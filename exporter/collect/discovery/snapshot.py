@@ -17,7 +17,7 @@ from ...convocore.transport import ApiResult
 from .. import age
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Snapshot:
     """A workspace's jobs as its last good listing (full or refresh) left them.
 
