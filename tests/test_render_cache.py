@@ -190,6 +190,33 @@ def test_an_unchanged_job_is_not_rendered_again_and_a_changed_one_once():
         rt.close()
 
 
+def test_a_served_outcome_seen_again_is_taken_as_it_is_and_an_equal_new_one_compared():
+    rt, targets, outcomes, _ = scenario()
+    cache = rt.rendered
+    try:
+        first = write_text(job_families(rt, targets, outcomes, {}))
+        full = next(t for t in targets if t.key == ("ws-a", "full"))
+        entry = cache.entries[full.key]
+        # The very outcome the lines were rendered from: taken without comparing anything.
+        assert cache.current(full, outcomes[full.key]) is entry
+        assert write_text(job_families(rt, targets, outcomes, {})) == first
+        assert cache.renders == 5
+        # An equal outcome read again is compared, not rendered, and then taken as it is.
+        again = Outcome(True, None, FULL, 1796040010.0)
+        assert cache.current(full, again) is None
+        outcomes[full.key] = again
+        assert write_text(job_families(rt, targets, outcomes, {})) == first
+        assert cache.renders == 5
+        assert cache.current(full, again) is cache.entries[full.key]
+        # Lines with page totals, or for no outcome, are never taken this way.
+        assert cache.current(full, None) is None
+        job_families(rt, targets, outcomes, {full.key: PageView(stats(10, 1.0), None)})
+        assert cache.current(full, again) is None
+        assert cache.renders == 6
+    finally:
+        rt.close()
+
+
 def test_a_job_that_leaves_leaves_the_cache():
     rt, targets, outcomes, pages = scenario()
     try:

@@ -48,12 +48,15 @@ def job_families(
     """The families of ``targets``, and of their pages lists where ``pages`` has them: each
     job's lines as rendered when it last changed (see :mod:`.rendered`)."""
     views = pages or {}
-    lines = rt.rendered.lines
+    cache = rt.rendered
+    lines, current = cache.lines, cache.current
     entries: list[rendered.JobLines] = []
     for target in targets:
         outcome = outcomes.get(target.key)
-        view = views.get(target.key)
-        if outcome is not None or view is not None:
+        view = views.get(target.key) if views else None
+        if view is None and (entry := current(target, outcome)) is not None:
+            entries.append(entry)
+        elif outcome is not None or view is not None:
             entries.append(lines(target, outcome, view))
     return rendered.families(entries, bool(pages))
 

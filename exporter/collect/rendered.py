@@ -84,6 +84,9 @@ class JobLines:
     pages: tuple[PageStats | None, str | None] | None
     parts: tuple[bytes, ...]
     """One tail per column (``b""`` for no line), in the order of :func:`families`."""
+    outcome: Outcome | None = None
+    """The outcome rendered (never changed once made): the same one again, with the same name
+    and no pages, shows the same lines (see :meth:`RenderCache.current`)."""
 
 
 def _extra(name: str, value: str) -> str:
@@ -206,6 +209,22 @@ class RenderCache:
         self.renders = 0
         """Jobs rendered (new, or changed in any group), for tests and the bench."""
 
+    def current(self, target: Target, outcome: Outcome | None) -> JobLines | None:
+        """The job's cached lines when they were rendered from this very ``outcome`` (the
+        served ones are kept and reused while the job's data stays the same) for the same name,
+        without page totals: a scrape of unchanged jobs then compares nothing. Else None (ask
+        :meth:`lines`)."""
+        old = self.entries.get(target.key)
+        if (
+            old is not None
+            and old.outcome is outcome
+            and old.pages is None
+            and old.name is target.name
+            and outcome is not None
+        ):
+            return old
+        return None
+
     def lines(self, target: Target, outcome: Outcome | None, view: PageView | None) -> JobLines:
         """The job's lines for this outcome and page view: the cached ones while nothing they
         show changed, else rendered again (only the groups that changed)."""
@@ -222,6 +241,11 @@ class RenderCache:
         if old is not None:
             same_job = (old.job is job or old.job == job) and (job is None or old.name == name)
             if old.state == state and old.success == success and same_job and old.pages == pages:
+                if old.outcome is not outcome:
+                    old = JobLines(
+                        old.head, state, success, job, name, old.pages, old.parts, outcome
+                    )
+                    self.entries[key] = old
                 return old
             head, parts = old.head, old.parts
         else:
@@ -245,7 +269,7 @@ class RenderCache:
             parts = parts[:_PAGE_AT] + tail
             # A copy: what the next scrape compares with, whatever becomes of the served one.
             pages = None if view is None else (_copy(view.stats), view.error)
-        entry = JobLines(head, state, success, job, name, pages, parts)
+        entry = JobLines(head, state, success, job, name, pages, parts, outcome)
         self.entries[key] = entry
         self.renders += 1
         return entry
