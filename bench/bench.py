@@ -51,9 +51,10 @@ from exporter.collect import Exporter, default_process_collectors
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
 from exporter.collect.state import Outcome, Runtime
-from exporter.config import parse_config
+from exporter.config import Secret, parse_config
 from exporter.convocore.api import PAGES_LIMIT
 from exporter.convocore.model import STATUSES, parse_job
+from exporter.convocore.transport import Sender
 from exporter.demo import paging
 from exporter.demo.api import LIST_ITEM_OMITS
 from exporter.exposition import metrics
@@ -698,12 +699,14 @@ def source_tree(rev: str) -> Path:
 
 @contextlib.contextmanager
 def exporter_process(
-    config_text: str, source: Path | None = None
+    config_text: str, source: Path | None = None, *, config_path: list[Path] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """The exporter as its own process (``python -m exporter``), ready; (process, URL).
 
     With ``source`` (see :func:`source_tree`) the package is imported from there instead of
     the installed one: the code before a change, run with the same interpreter and libraries.
+    With ``config_path`` (an empty list) the config file's path is appended to it, and
+    ``POST /-/reload`` is allowed (``--web.enable-lifecycle``), to reload it rewritten.
     """
     env = {**os.environ, "BENCH_TOKEN": TOKEN}
     if source is not None:
@@ -711,6 +714,10 @@ def exporter_process(
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(config_text)
+        lifecycle = []
+        if config_path is not None:
+            config_path.append(config)
+            lifecycle = ["--web.enable-lifecycle"]
         port = free_port()
         proc = subprocess.Popen(
             [
@@ -723,6 +730,7 @@ def exporter_process(
                 f"127.0.0.1:{port}",
                 "--log.level",
                 "warning",
+                *lifecycle,
             ],
             env=env,
             cwd=str(source) if source is not None else None,
@@ -1457,18 +1465,29 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bare_loop(base_url: str, ws: str, n: int, threads: int) -> int:
+def bare_loop(base_url: str, ws: str, n: int, threads: int, client: str = "requests") -> int:
     """The reference client: ``threads`` threads, each with its own requests.Session, GET and
     JSON-decode each of its share of ``n`` jobs; prints this process's CPU seconds and wall
-    seconds over the loop (run in its own process, so that only its CPU counts)."""
+    seconds over the loop (run in its own process, so that only its CPU counts).
+
+    With ``client`` "sender", the same loop on the exporter's own client (one shared
+    :class:`~exporter.convocore.transport.Sender`) instead: what the exporter's requests cost
+    without the rest of the exporter."""
+    sender = Sender(base_url, threads) if client == "sender" else None
+    token = Secret(TOKEN)
 
     def worker(index: int) -> None:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         for i in range(index, n, threads):
-            response = session.get(
-                f"{base_url}/workspaces/{ws}/crawler/jobs/{job_id(i)}", timeout=60
-            )
+            url = f"{base_url}/workspaces/{ws}/crawler/jobs/{job_id(i)}"
+            if sender is not None:
+                response = sender.send(token, url, None, 60)
+                response.raise_for_status()
+                json.loads(response.raw.read())
+                response.close()
+                continue
+            response = session.get(url, timeout=60)
             response.raise_for_status()
             response.json()
         session.close()
@@ -1483,24 +1502,60 @@ def bare_loop(base_url: str, ws: str, n: int, threads: int) -> int:
     return 0
 
 
+def quiet(fake: Fake, settle: float = 0.5) -> None:
+    """Wait until the fake has seen no job request for ``settle`` seconds (a first read at
+    start-up has ended)."""
+    fake.take_counts()
+    while True:
+        time.sleep(settle)
+        if not fake.take_counts()["job"]:
+            return
+
+
+def cold_read(
+    proc: subprocess.Popen[bytes], url: str, config: Path, text: str
+) -> tuple[float, float, str]:
+    """Reload ``config`` rewritten as ``text`` (jobs never read) and scrape at once:
+    ``(wall seconds, CPU seconds, body)`` from the reload to the end of the scrape, the reload
+    included. Both sides read the new jobs cold: the code before in the scrape, this tree's
+    in the first read the reload starts, which the scrape shares."""
+    config.write_text(text)
+    start_cpu, start = process_cpu(proc.pid), time.perf_counter()
+    requests.post(url + "/-/reload", timeout=60).raise_for_status()
+    _, body = scrape(url)
+    return time.perf_counter() - start, process_cpu(proc.pid) - start_cpu, body
+
+
 def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
     """The exporter's CPU per upstream request and its cold-scrape time, before and after,
-    against a bare requests loop on as many threads; alternately, medians of ``--cpu-rounds``."""
+    against a bare requests loop on as many threads; alternately, medians of ``--cpu-rounds``.
+
+    Each exporter starts with one job, is left to settle, and is then reloaded with all of
+    them: the cold read is measured alone, without the start-up of the process (and the
+    first read at start-up, which this tree's code does and the code before does not)."""
     n, latency, conc, ws = args.jobs, args.latency, args.concurrency, "ws-cpu"
     fake.configure(latency, {ws: {"jobs": n, "finished": args.finished}})
     config_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: n})
+    first_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: 1})
     before_tree = source_tree(args.before)
-    cpu: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
-    wall: dict[str, list[float]] = {"before": [], "after": [], "bare": []}
+    kinds = ["before", "after", "bare", "client"]
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    wall: dict[str, list[float]] = {kind: [] for kind in kinds}
     bad = ""
     fake.take_counts()
     for round_ in range(args.cpu_rounds):
-        order = ["before", "after", "bare"]
-        order = order[round_ % 3 :] + order[: round_ % 3]
+        order = kinds[round_ % 4 :] + kinds[: round_ % 4]
         for which in order:
-            if which == "bare":
+            if which in ("bare", "client"):
+                loop = [
+                    fake.base_url,
+                    ws,
+                    str(n),
+                    str(conc),
+                    "requests" if which == "bare" else "sender",
+                ]
                 out = subprocess.run(
-                    [sys.executable, __file__, "--bare-loop", fake.base_url, ws, str(n), str(conc)],
+                    [sys.executable, __file__, "--bare-loop", *loop],
                     check=True,
                     capture_output=True,
                     text=True,
@@ -1509,11 +1564,11 @@ def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
                 seconds, used = measured["wall"], measured["cpu"]
             else:
                 source = before_tree if which == "before" else None
-                with exporter_process(config_text, source) as (proc, url):
-                    fake.take_counts()
-                    start_cpu = process_cpu(proc.pid)
-                    seconds, body = scrape(url)
-                    used = process_cpu(proc.pid) - start_cpu
+                path: list[Path] = []
+                with exporter_process(first_text, source, config_path=path) as (proc, url):
+                    scrape(url)
+                    quiet(fake)
+                    seconds, used, body = cold_read(proc, url, path[0], config_text)
                 bad = bad or validity(body, n)
             sent = fake.take_counts()["job"]
             cpu[which].append(used / sent)
@@ -1532,9 +1587,11 @@ def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
             f"max_concurrency {conc}",
             f"{ratio:.2f}x the bare loop: after {per['after']:.3f} ms, bare requests loop on "
             f"{conc} threads {per['bare']:.3f} ms, before {per['before']:.3f} ms "
-            f"({ratio_before:.2f}x); medians of {args.cpu_rounds} (after: "
-            f"{shown(cpu['after'], 1000, 'ms')}; bare: {shown(cpu['bare'], 1000, 'ms')}; "
-            f"before: {shown(cpu['before'], 1000, 'ms')})",
+            f"({ratio_before:.2f}x); the exporter's client alone in the bare loop "
+            f"{per['client']:.3f} ms ({per['client'] / per['bare']:.2f}x); medians of "
+            f"{args.cpu_rounds} (after: {shown(cpu['after'], 1000, 'ms')}; bare: "
+            f"{shown(cpu['bare'], 1000, 'ms')}; before: {shown(cpu['before'], 1000, 'ms')}; "
+            f"client: {shown(cpu['client'], 1000, 'ms')})",
             "<= 0.7x the bare loop",
             ratio <= 0.7 and not bad,
             bad,
@@ -1645,7 +1702,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cpu-rounds", type=int, default=3, help="rounds of before, after and bare in case 15"
     )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--bare-loop", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-loop", nargs="+", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -1654,8 +1711,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_fake:
         return serve_fake()
     if args.bare_loop:
-        url, ws, n, threads = args.bare_loop
-        return bare_loop(url, ws, int(n), int(threads))
+        url, ws, n, threads, *client = args.bare_loop
+        return bare_loop(url, ws, int(n), int(threads), *client)
     wanted = {int(c) for c in args.cases.split(",") if c.strip()}
     # Cases 9 and 10 take jobs down on purpose: one warning per job is not the table.
     logging.getLogger("exporter").setLevel(logging.ERROR)

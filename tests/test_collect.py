@@ -506,3 +506,27 @@ def test_a_scrape_and_a_probe_return_each_jobs_outcome_beside_the_families(fake)
         assert len(fake.paths()) == calls  # a refused probe asks nothing upstream
     finally:
         exporter.close()
+
+
+def test_the_scrape_waits_once_for_every_job_fetch_together_and_not_past_its_deadline():
+    from concurrent.futures import Future
+
+    from exporter.collect.pipeline import _Countdown
+
+    countdown = _Countdown()
+    countdown.wait(5)  # nothing expected: no wait at all
+    futures: list[Future[Any]] = [Future(), Future()]
+    for future in futures:
+        countdown.expect(future)
+    started = time.monotonic()
+    countdown.wait(0.05)  # one still running: the deadline ends the wait
+    assert time.monotonic() - started >= 0.05
+    futures[0].set_result(None)
+    futures[1].set_result(None)
+    started = time.monotonic()
+    countdown.wait(30)  # all answered: at once
+    assert time.monotonic() - started < 10
+    done: Future[Any] = Future()
+    done.set_result(None)
+    countdown.expect(done)  # an answer already in counts at once
+    countdown.wait(30)

@@ -15,10 +15,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
+import threading
 import time
 
 from ..convocore.trace import ProbeTrace
+from ..convocore.transport import ApiResult
 from .discovery import serve
 from .fetch import begin_job, log_transitions, overdue, settle_job
 from .pagereads import PageView, Reads
@@ -42,19 +45,27 @@ def run(
     """Each target's outcome and pages, within ``deadline``; the job transitions logged.
     ``begun`` holds what :func:`begin` already started."""
     answered: queue.SimpleQueue[tuple[str, Key]] = queue.SimpleQueue()
-    waiting: set[tuple[str, Key]] = set()  # what the scrape waits for
+    waiting: set[tuple[str, Key]] = set()  # what the scrape waits for, one answer at a time
+    counted = _Countdown()  # and what it waits for all together (nothing follows them)
     reads = Reads(rt, deadline, trace)
     by_key = {t.key: t for t in targets}
     now = time.monotonic()
 
-    def follow(kind: str, key: Key, fetch: Fetch) -> None:
+    def follow(kind: str, key: Key, fetch: Fetch, then: bool = True) -> None:
+        """Wait for ``fetch`` unless it is overdue; ``then``: the scrape acts on its answer
+        as soon as it comes (a job whose pages read follows it), else only counts it."""
         tag = (kind, key)
         reason = overdue(rt, (kind, *key), fetch, now)
-        if reason is None:
+        if reason is not None:
+            if trace is not None:
+                trace.note(f"not waited for: a fetch of this {_WHAT[kind]} is overdue ({reason})")
+            if then:
+                fetch.future.add_done_callback(lambda _: answered.put(tag))
+        elif then:
             waiting.add(tag)
-        elif trace is not None:
-            trace.note(f"not waited for: a fetch of this {_WHAT[kind]} is overdue ({reason})")
-        fetch.future.add_done_callback(lambda _: answered.put(tag))
+            fetch.future.add_done_callback(lambda _: answered.put(tag))
+        else:
+            counted.expect(fetch.future)
 
     def settled(target: Target, outcome: Outcome) -> None:
         outcomes[target.key] = outcome
@@ -74,7 +85,7 @@ def run(
             settled(target, started)
         else:
             jobs[target.key] = started
-            follow("job", target.key, started)
+            follow("job", target.key, started, then=target.workspace.page_stats)
     while waiting:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -87,6 +98,7 @@ def run(
         kind, key = tag
         if kind == "job" and key not in outcomes:
             settled(by_key[key], settle_job(rt, key, jobs[key]))
+    counted.wait(deadline - time.monotonic())
     for key, fetch in jobs.items():
         if key not in outcomes:
             with rt.lock:
@@ -97,3 +109,33 @@ def run(
 
 
 _WHAT = {"job": "job", "pages": "job's pages list"}
+
+
+class _Countdown:
+    """Fetches waited for all together: the waiting thread wakes once, when the last one
+    answers (or at the deadline), not once per answer, which on 32 request threads would
+    cost it a thread switch and a turn of the GIL for every request."""
+
+    __slots__ = ("_all_in", "_left", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._left = 0
+        self._all_in = threading.Event()
+        self._all_in.set()
+
+    def expect(self, future: concurrent.futures.Future[ApiResult]) -> None:
+        with self._lock:
+            self._left += 1
+            self._all_in.clear()
+        future.add_done_callback(self._answered)
+
+    def _answered(self, _: object) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self._all_in.set()
+
+    def wait(self, timeout: float) -> None:
+        if timeout > 0:
+            self._all_in.wait(timeout)
