@@ -310,6 +310,23 @@ def test_over_http_finished_jobs_are_rendered_once(fake, start_exporter):
     assert running.exporter.memory().renders == 3
 
 
+def test_over_http_a_job_served_from_memory_keeps_its_outcome_and_lines(fake, start_exporter):
+    fake.set_jobs(WS, {"job-0": full_job("job-0", WS, status="completed", done=True)})
+    running = start_exporter(
+        config_yaml(
+            fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [job-0]\n"
+        )
+    )
+    running.get()
+    entries = running.exporter._runtime.rendered.entries
+    first = entries[(WS, "job-0")]
+    for _ in range(2):
+        running.get()
+        # The same outcome object served again: its lines taken as they are, not even copied.
+        assert entries[(WS, "job-0")] is first
+    assert fake.count(f"/v3/workspaces/{WS}/crawler/jobs/job-0") == 1
+
+
 def test_over_http_a_job_that_leaves_the_listing_leaves_the_cache(fake, start_exporter):
     jobs = {f"job-{i}": full_job(f"job-{i}", WS) for i in range(3)}
     fake.set_jobs(WS, jobs)

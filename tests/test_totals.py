@@ -216,6 +216,30 @@ def test_a_workspace_without_discovery_totals_its_configured_jobs(fake, start_ex
     }
 
 
+def test_a_configured_job_read_again_moves_its_totals_and_unchanged_ones_keep_them(
+    fake, start_exporter
+):
+    fake.set_jobs(WS, workspace_jobs())
+    config = config_yaml(
+        fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [a, b, d]\n"
+    )
+    running = start_exporter(config)
+    first = workspace_totals(running.scrape())
+    assert first["jobs"] == counts(queued=1, processing=1, failed=1)
+    assert workspace_totals(running.scrape()) == first  # read again, the same data
+    jobs = workspace_jobs()
+    jobs["a"] = job("a", "processing", ["agent-A"], 12, scrapedPagesNum=3, failedPagesNum=1)
+    fake.set_jobs(WS, jobs)
+    series = running.scrape()
+    assert workspace_totals(series) == {
+        "jobs": counts(processing=2, failed=1),
+        "credits": 72.0,
+        "scraped": 12.0,
+        "failed": 8.0,
+    }
+    assert agent_totals(series)["agent-A"] == (counts(processing=2, failed=1), 72.0)
+
+
 def test_a_reload_that_changes_the_horizon_keeps_the_totals_exact(fake, start_exporter):
     fake.set_jobs(WS, workspace_jobs())
     running = start_exporter(discovering(fake, WS, "    include_finished_for: forever\n"))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..config import Workspace
-from ..convocore.model import parse_job
+from ..convocore.model import Job, parse_job
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
 from .backoff import in_backoff, note_result
@@ -136,10 +136,10 @@ def begin_job(
     ws = target.workspace
     state = rt.states.get(key)
     if not _needs_fetch(rt, state, now):
-        assert state is not None and state.fetched_at is not None
+        assert state is not None and state.fetched_at is not None and state.job is not None
         if trace is not None:
             trace.note(_from_memory(rt, state, now))
-        return Outcome(True, None, state.job, state.last_success)
+        return _served(state, state.job)
     if in_backoff(rt, ws.id, now):
         if trace is not None:
             trace.note("not fetched: the workspace is in backoff after a 429")
@@ -162,6 +162,14 @@ def _from_memory(rt: Runtime, state: JobState, now: float) -> str:
     else:
         why = f"api.min_refresh_interval is {rt.config.api.min_refresh_interval:g}s"
     return f"served from memory, fetched {age:.1f}s ago: {why}"
+
+
+def _served(state: JobState, job: Job) -> Outcome:
+    """``job`` up, as last served while it and its last success are the same."""
+    served = state.served
+    if served is None or served.job is not job or served.last_success != state.last_success:
+        served = state.served = Outcome(True, None, job, state.last_success)
+    return served
 
 
 def _down(rt: Runtime, key: Key, reason: str, failed: ApiResult | None = None) -> Outcome:
@@ -191,7 +199,9 @@ def settle_job(rt: Runtime, key: Key, fetch: Fetch, pending: str = "deadline") -
         result = ApiResult(reason=pending, detail="no answer yet")
     if result.ok:
         state = rt.states.get(key)
-        return Outcome(True, None, result.data, state.last_success if state else None)
+        if state is None:
+            return Outcome(True, None, result.data, None)
+        return _served(state, result.data)
     reason = result.reason or "invalid_response"
     count_failure(rt, fetch, key[0], reason)
     return _down(rt, key, reason, result)

@@ -36,6 +36,9 @@ class JobState:
     last_success: float | None = None  # wall-clock time of the last good fetch
     detailed: bool = False  # from get-job (has the URL-array lengths), not only a list item
     down_reason: str | None = None  # outcome of the last scrape, for logging transitions
+    served: Outcome | None = None
+    """The last up outcome served from ``job``: served again, the same object, while the data
+    stays the same, so the render cache takes its lines without comparing them."""
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..config import Workspace
-from ..convocore.model import STATUSES, JobTally
+from ..convocore.model import STATUSES, Job, JobTally
 from ..exposition import metrics
 from ..exposition.writer import Family, render_labels
 from .state import Runtime
@@ -96,18 +96,59 @@ def listed_tallies(rt: Runtime, ws: Workspace) -> Mapping[str, JobTally] | None:
     return snapshot.tallies if snapshot is not None else None
 
 
+class _Configured:
+    """One workspace's configured jobs this shard owns, in config order, with the tally of
+    each job's last get-job data (made again only when that data is replaced) and the last
+    totals over them."""
+
+    __slots__ = ("ids", "owned", "part", "tallies", "used", "ws")
+
+    def __init__(self, ws: Workspace, sharding: Sharding) -> None:
+        self.ws = ws
+        self.ids = frozenset(job.id for job in ws.jobs)
+        self.owned = tuple(
+            job_id
+            for job_id in dict.fromkeys(job.id for job in ws.jobs)
+            if sharding.owns((ws.id, job_id))
+        )
+        self.tallies: dict[str, tuple[Job, JobTally]] = {}
+        self.used: list[JobTally] = []
+        self.part = total(ws.id, ())
+
+    def of(self, rt: Runtime, listed: Mapping[str, JobTally]) -> WorkspaceTotals:
+        """The totals of the configured jobs: from their last get-job, else as listed."""
+        ws_id, states, tallies = self.ws.id, rt.states, self.tallies
+        used: list[JobTally] = []
+        for job_id in self.owned:
+            state = states.get((ws_id, job_id))
+            job = state.job if state is not None else None
+            if job is None:
+                tally = listed.get(job_id)
+                if tally is not None:
+                    used.append(tally)
+                continue
+            known = tallies.get(job_id)
+            if known is None or known[0] is not job:
+                known = tallies[job_id] = (job, JobTally.of(job))
+            used.append(known[1])
+        if used != self.used:  # the same tallies (compared by identity first): the same part
+            self.used, self.part = used, total(ws_id, used)
+        return self.part
+
+
 class Totals:
     """Each workspace's totals for one exporter (shard), from memory: no upstream call.
 
     The listed jobs' part is computed once per published listing (a walk replaces its tallies
-    whole), so a scrape of 100,000 listed jobs does not sum them again; the configured jobs,
-    whose get-job data can change at every scrape, are added each time."""
+    whole), so a scrape of 100,000 listed jobs does not sum them again; the configured jobs'
+    part again only when one of them has new data."""
 
     def __init__(self, sharding: Sharding) -> None:
         self.sharding = sharding
         # workspace id -> (the tallies, the configured ids left out, their totals)
         self._listed: dict[str, tuple[Mapping[str, JobTally], frozenset[str], WorkspaceTotals]]
         self._listed = {}
+        self._configured: dict[str, _Configured] = {}
 
     def of(self, rt: Runtime) -> dict[str, WorkspaceTotals]:
         """Per workspace of ``rt``'s config, its totals; a discovering workspace's appear once
@@ -120,22 +161,28 @@ class Totals:
                 if found is None:
                     continue
                 listed = found
-            configured = {job.id for job in ws.jobs}
-            own = [
-                tally
-                for job_id in configured
-                if self.sharding.owns((ws.id, job_id))
-                and (tally := _configured(rt, ws.id, job_id, listed)) is not None
+            configured = self._configured.get(ws.id)
+            if configured is None or configured.ws is not ws:
+                # A new config (a reload): the workspace's configured jobs read anew.
+                configured = self._configured[ws.id] = _Configured(ws, self.sharding)
+            parts = [
+                self._listed_part(ws.id, listed, configured.ids),
+                configured.of(rt, listed),
             ]
-            parts = [self._listed_part(ws.id, listed, frozenset(configured)), total(ws.id, own)]
             result[ws.id] = merge(ws.id, parts)
+        for ws_id in self._configured.keys() - {ws.id for ws in rt.config.workspaces}:
+            del self._configured[ws_id]
         return result
 
     def _listed_part(
         self, ws_id: str, listed: Mapping[str, JobTally], configured: frozenset[str]
     ) -> WorkspaceTotals:
         cached = self._listed.get(ws_id)
-        if cached is not None and cached[0] is listed and cached[1] == configured:
+        if (
+            cached is not None
+            and cached[0] is listed
+            and (cached[1] is configured or cached[1] == configured)
+        ):
             return cached[2]
         owns = self.sharding.owns
         part = total(
@@ -148,16 +195,6 @@ class Totals:
         )
         self._listed[ws_id] = (listed, configured, part)
         return part
-
-
-def _configured(
-    rt: Runtime, ws_id: str, job_id: str, listed: Mapping[str, JobTally]
-) -> JobTally | None:
-    """A configured job's tally: from its last get-job, else as listed; None while unknown."""
-    state = rt.states.get((ws_id, job_id))
-    if state is not None and state.job is not None:
-        return JobTally.of(state.job)
-    return listed.get(job_id)
 
 
 def families(totals: Iterable[WorkspaceTotals]) -> list[Family]:
