@@ -22,13 +22,21 @@ from .support import Clock, config_yaml, discovering, wait_for
 P = "convocore_crawler_"
 WS = "ws-1"
 LIST = f"/v3/workspaces/{WS}/crawler/jobs"
+# Jobs updated now: within the default include_finished_for (7d) whatever the day the tests
+# run (full_job's own timestamp is a fixed date).
+NOW_MS = int(time.time() * 1000)
 
 
 def jobs(count: int, prefix: str = "job", workspace: str = WS) -> dict[str, dict[str, Any]]:
     """``count`` completed jobs, listed in this order."""
     return {
         f"{prefix}-{i:04d}": full_job(
-            f"{prefix}-{i:04d}", workspace, status="completed", done=True, scrapedPagesNum=i
+            f"{prefix}-{i:04d}",
+            workspace,
+            status="completed",
+            done=True,
+            scrapedPagesNum=i,
+            ts=NOW_MS,
         )
         for i in range(count)
     }
@@ -93,7 +101,7 @@ def test_a_walk_that_raises_is_down_with_its_reason_and_the_next_recovers(
 def test_readers_see_whole_snapshots_while_jobs_come_and_go(fake, start_exporter, captured_logs):
     """Adds and drops applied continuously (every scrape refreshes the one-page list) while
     threads read /metrics, /sd, /probe and / for about three seconds."""
-    stable = full_job("stable", WS)
+    stable = full_job("stable", WS, ts=NOW_MS)
     fake.set_jobs(WS, {"stable": stable, **jobs(40)})
     running = start_exporter(discovering(fake, WS))
     assert "stable" in exported(running.scrape())
@@ -152,7 +160,7 @@ def test_a_job_deleted_from_a_one_page_list_leaves_at_the_next_refresh(
     fake, start_exporter, pagination
 ):
     fake.api.pagination = pagination
-    listed = {**jobs(59), "live": full_job("live", WS)}
+    listed = {**jobs(59), "live": full_job("live", WS, ts=NOW_MS)}
     fake.set_jobs(WS, listed)
     clock = Clock()
     running = start_exporter(
@@ -171,7 +179,7 @@ def test_a_job_deleted_from_a_one_page_list_leaves_at_the_next_refresh(
 
 
 def test_a_job_deleted_from_a_long_list_leaves_at_the_next_full_listing(fake, start_exporter):
-    listed = {"live": full_job("live", WS), **jobs(299)}
+    listed = {"live": full_job("live", WS, ts=NOW_MS), **jobs(299)}
     fake.set_jobs(WS, listed)
     clock = Clock()
     config = discovering(
@@ -199,7 +207,7 @@ def test_a_refresh_that_turns_into_a_full_listing_is_not_waited_for(fake, start_
     """Five active jobs on page 1 move to page 2 behind 100 new ones: re-reading them would
     cost more than a full listing has pages, so the refresh becomes a full listing, which
     runs in the background like every full listing after the first (here it hangs)."""
-    listed = {f"run-{i}": full_job(f"run-{i}", WS) for i in range(5)} | jobs(295)
+    listed = {f"run-{i}": full_job(f"run-{i}", WS, ts=NOW_MS) for i in range(5)} | jobs(295)
     fake.set_jobs(WS, listed)
     clock = Clock()
     running = start_exporter(
