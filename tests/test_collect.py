@@ -511,9 +511,9 @@ def test_a_scrape_and_a_probe_return_each_jobs_outcome_beside_the_families(fake)
 def test_the_scrape_waits_once_for_every_job_fetch_together_and_not_past_its_deadline():
     from concurrent.futures import Future
 
-    from exporter.collect.pipeline import _Countdown
+    from exporter.collect.pipeline import Countdown
 
-    countdown = _Countdown()
+    countdown = Countdown()
     countdown.wait(5)  # nothing expected: no wait at all
     futures: list[Future[Any]] = [Future(), Future()]
     for future in futures:

@@ -15,7 +15,7 @@ import requests
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
 from exporter.collect.pagereads import PageView
-from exporter.collect.rendered import COLUMNS
+from exporter.collect.rendered import COLUMNS, RenderCache
 from exporter.collect.state import Outcome, Runtime
 from exporter.config import parse_config
 from exporter.convocore.model import Job
@@ -310,20 +310,29 @@ def test_over_http_finished_jobs_are_rendered_once(fake, start_exporter):
     assert running.exporter.memory().renders == 3
 
 
-def test_over_http_a_job_served_from_memory_keeps_its_outcome_and_lines(fake, start_exporter):
+def test_over_http_a_job_served_from_memory_keeps_its_outcome_and_lines(
+    fake, start_exporter, monkeypatch
+):
     fake.set_jobs(WS, {"job-0": full_job("job-0", WS, status="completed", done=True)})
     running = start_exporter(
         config_yaml(
             fake.base_url, f"  - id: {WS}\n    token: ${{CONVOCORE_TOKEN}}\n    jobs: [job-0]\n"
         )
     )
-    running.get()
-    entries = running.exporter._runtime.rendered.entries
-    first = entries[(WS, "job-0")]
+    first = running.get().text
+    compared: list[object] = []
+    real = RenderCache.lines
+
+    def lines(self, target, outcome, view):
+        compared.append(outcome)
+        return real(self, target, outcome, view)
+
+    monkeypatch.setattr(RenderCache, "lines", lines)
     for _ in range(2):
-        running.get()
-        # The same outcome object served again: its lines taken as they are, not even copied.
-        assert entries[(WS, "job-0")] is first
+        # The same outcome object served again: its lines taken as they are, not compared.
+        assert _jobs_only(running.get().text) == _jobs_only(first)
+    assert compared == []
+    assert running.exporter.memory().renders == 1
     assert fake.count(f"/v3/workspaces/{WS}/crawler/jobs/job-0") == 1
 
 

@@ -236,9 +236,9 @@ def forget_others(rt: Runtime, keep: set[Key]) -> None:
     """Drop the state of jobs no longer exported (gone from the listing, aged out), so
     months of job churn do not grow memory."""
     with rt.lock:
-        for key in [k for k in rt.states if k not in keep]:
+        for key in rt.states.keys() - keep:
             del rt.states[key]
-        for key in [k for k in rt.pages if k not in keep]:
+        for key in rt.pages.keys() - keep:
             del rt.pages[key]
             rt.truncated.get(key[0], set()).discard(key[1])
     rt.rendered.keep_only(keep)

@@ -46,9 +46,8 @@ def run(
     ``begun`` holds what :func:`begin` already started."""
     answered: queue.SimpleQueue[tuple[str, Key]] = queue.SimpleQueue()
     waiting: set[tuple[str, Key]] = set()  # what the scrape waits for, one answer at a time
-    counted = _Countdown()  # and what it waits for all together (nothing follows them)
+    counted = Countdown()  # and what it waits for all together (nothing follows them)
     reads = Reads(rt, deadline, trace)
-    by_key = {t.key: t for t in targets}
     now = time.monotonic()
 
     def follow(kind: str, key: Key, fetch: Fetch, then: bool = True) -> None:
@@ -74,9 +73,14 @@ def run(
             follow("pages", target.key, fetch)
 
     outcomes: dict[Key, Outcome] = {}
-    jobs: dict[Key, Fetch] = {}
-    for key, outcome in serve.outcomes(rt, targets, trace).items():
-        settled(by_key[key], outcome)
+    jobs: dict[Key, tuple[Target, Fetch]] = {}
+    served = serve.outcomes(rt, targets, trace)
+    if any(ws.page_stats for ws in rt.config.workspaces if ws.discover):
+        by_key = {t.key: t for t in targets}
+        for key, outcome in served.items():
+            settled(by_key[key], outcome)
+    else:  # no pages read follows a listed job: their outcomes as they are
+        outcomes.update(served)
     for target in targets:
         if not target.explicit:
             continue
@@ -84,7 +88,7 @@ def run(
         if isinstance(started, Outcome):
             settled(target, started)
         else:
-            jobs[target.key] = started
+            jobs[target.key] = (target, started)
             follow("job", target.key, started, then=target.workspace.page_stats)
     while waiting:
         remaining = deadline - time.monotonic()
@@ -97,9 +101,10 @@ def run(
         waiting.discard(tag)
         kind, key = tag
         if kind == "job" and key not in outcomes:
-            settled(by_key[key], settle_job(rt, key, jobs[key]))
+            target, fetch = jobs[key]
+            settled(target, settle_job(rt, key, fetch))
     counted.wait(deadline - time.monotonic())
-    for key, fetch in jobs.items():
+    for key, (_, fetch) in jobs.items():
         if key not in outcomes:
             with rt.lock:
                 pending = rt.overdue.get(("job", *key), "deadline")
@@ -111,7 +116,7 @@ def run(
 _WHAT = {"job": "job", "pages": "job's pages list"}
 
 
-class _Countdown:
+class Countdown:
     """Fetches waited for all together: the waiting thread wakes once, when the last one
     answers (or at the deadline), not once per answer, which on 32 request threads would
     cost it a thread switch and a turn of the GIL for every request."""

@@ -279,7 +279,7 @@ class RenderCache:
         never shrinks): a scrape rendering meanwhile may lose its entry to the old one, and
         renders it again next time."""
         entries = self.entries
-        if any(key not in keep for key in list(entries)):
+        if not keep.issuperset(list(entries)):
             self.entries = {k: v for k, v in list(entries.items()) if k in keep}
 
     def copy(self, workspaces: Iterable[str]) -> RenderCache:
