@@ -40,12 +40,24 @@ class OwnMetrics:
         self.page_stats_truncated = counter(metrics.PAGE_STATS_TRUNCATED, self.registry)
         self.discovery_truncated = counter(metrics.DISCOVERY_TRUNCATED, self.registry)
         self._discovering: set[str] = set()
+        self._requests: dict[tuple[str, str], Counter] = {}
+        self._durations: dict[str, Histogram] = {}
         self._dropped: set[str] = set()  # the workspaces with a series of each counter
         self._truncated: set[str] = set()
 
     def observe_request(self, workspace_id: str, code: str, seconds: float) -> None:
-        self.api_requests.labels(workspace_id, code).inc()
-        self.api_duration.labels(workspace_id).observe(seconds)
+        # The children looked up once per label set (their series are never removed): labels()
+        # checks and locks at every call, on every upstream request.
+        counted = self._requests.get((workspace_id, code))
+        if counted is None:
+            counted = self._requests[workspace_id, code] = self.api_requests.labels(
+                workspace_id, code
+            )
+        counted.inc()
+        timed = self._durations.get(workspace_id)
+        if timed is None:
+            timed = self._durations[workspace_id] = self.api_duration.labels(workspace_id)
+        timed.observe(seconds)
 
     def show_outage_state(self, current: str) -> None:
         for state in outage.STATES:
