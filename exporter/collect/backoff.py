@@ -32,6 +32,10 @@ def in_backoff(rt: Runtime, workspace_id: str, now: float) -> bool:
 
 
 def note_result(rt: Runtime, workspace_id: str, result: ApiResult) -> None:
+    if result.ok:
+        known = rt.backoffs.get(workspace_id)
+        if known is not None and known.strikes == 0:
+            return  # nothing to end (read without the lock: a 429 meanwhile keeps its strike)
     with rt.lock:
         backoff = rt.backoffs.setdefault(workspace_id, Backoff())
         if result.reason == "rate_limited":

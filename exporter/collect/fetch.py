@@ -51,6 +51,10 @@ def _fetch_job(
     return result
 
 
+# What a fetch holds until its executor hands back the future it runs under; never waited on.
+_UNSUBMITTED: concurrent.futures.Future[ApiResult] = concurrent.futures.Future()
+
+
 def start(
     rt: Runtime,
     key: object,
@@ -70,11 +74,13 @@ def start(
         stale = rt.inflight.get(key)
         if stale is not None and (stale.running or stale.deadline > now):
             return stale
-        fetch = Fetch(deadline)
+        # The executor's future replaces the placeholder (one Future a fetch, not two).
+        fetch = Fetch(deadline, _UNSUBMITTED)
         try:
             fetch.future = (executor or rt.executor).submit(fetch.run, work)
         except RuntimeError:
             # A reload or stop shut this config's executor mid-scrape: read as the deadline.
+            fetch.future = concurrent.futures.Future()
             fetch.future.cancel()
             return fetch
         rt.inflight[key] = fetch

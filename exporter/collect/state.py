@@ -65,8 +65,12 @@ class Fetch:
 
     __slots__ = ("counted", "deadline", "future", "running")
 
-    def __init__(self, deadline: float) -> None:
-        self.future: concurrent.futures.Future[ApiResult] = concurrent.futures.Future()
+    def __init__(
+        self, deadline: float, future: concurrent.futures.Future[ApiResult] | None = None
+    ) -> None:
+        self.future: concurrent.futures.Future[ApiResult] = (
+            concurrent.futures.Future() if future is None else future
+        )
         self.deadline = deadline  # of the scrape that started it, which the fetch keeps to
         self.running = False  # a worker has taken it up (it is no longer queued)
         self.counted = False  # its failure was counted once, whoever settled it first
