@@ -41,51 +41,69 @@ class WorkspaceTotals:
     """Per agent (``toAgentIds``, else ``toAgentId``): a job feeding two counts for each."""
 
 
+class _Sums:
+    """Totals being added up: jobs by status, credits and pages, and the same per agent."""
+
+    __slots__ = ("agent_credits", "agent_jobs", "credits", "failed", "jobs", "scraped")
+
+    def __init__(self) -> None:
+        self.jobs = dict.fromkeys(STATUSES, 0)
+        self.credits = self.scraped = self.failed = 0.0
+        self.agent_jobs: dict[str, dict[str, int]] = {}
+        self.agent_credits: dict[str, float] = {}
+
+    def agent(self, agent: str) -> dict[str, int]:
+        """The agent's jobs by status, made (all 0) the first time it is seen."""
+        counts = self.agent_jobs.get(agent)
+        if counts is None:
+            counts = self.agent_jobs[agent] = dict.fromkeys(STATUSES, 0)
+            self.agent_credits[agent] = 0.0
+        return counts
+
+    def result(self, workspace_id: str) -> WorkspaceTotals:
+        agents = {
+            agent: AgentTotals(counts, self.agent_credits[agent])
+            for agent, counts in self.agent_jobs.items()
+        }
+        return WorkspaceTotals(
+            workspace_id, self.jobs, self.credits, self.scraped, self.failed, agents
+        )
+
+
 def total(workspace_id: str, tallies: Iterable[JobTally]) -> WorkspaceTotals:
     """The totals over ``tallies``, one per job (the caller counts each job once)."""
-    jobs = dict.fromkeys(STATUSES, 0)
+    sums = _Sums()
+    jobs, agent_credits = sums.jobs, sums.agent_credits
     credits = scraped = failed = 0.0
-    agent_jobs: dict[str, dict[str, int]] = {}
-    agent_credits: dict[str, float] = {}
-    for tally in tallies:
-        jobs[tally.status] = jobs.get(tally.status, 0) + 1
-        credits += tally.estimated_credits or 0.0
+    for tally in tallies:  # once per listing over every listed job: kept to plain steps
+        status, job_credits = tally.status, tally.estimated_credits or 0.0
+        jobs[status] = jobs.get(status, 0) + 1
+        credits += job_credits
         scraped += tally.scraped_pages or 0.0
         failed += tally.failed_pages or 0.0
         for agent in tally.agents:
-            counts = agent_jobs.get(agent)
-            if counts is None:
-                counts = agent_jobs[agent] = dict.fromkeys(STATUSES, 0)
-                agent_credits[agent] = 0.0
-            counts[tally.status] = counts.get(tally.status, 0) + 1
-            agent_credits[agent] += tally.estimated_credits or 0.0
-    agents = {
-        agent: AgentTotals(counts, agent_credits[agent]) for agent, counts in agent_jobs.items()
-    }
-    return WorkspaceTotals(workspace_id, jobs, credits, scraped, failed, agents)
+            counts = sums.agent(agent)
+            counts[status] = counts.get(status, 0) + 1
+            agent_credits[agent] += job_credits
+    sums.credits, sums.scraped, sums.failed = credits, scraped, failed
+    return sums.result(workspace_id)
 
 
 def merge(workspace_id: str, parts: Iterable[WorkspaceTotals]) -> WorkspaceTotals:
     """The totals of ``parts`` together (each over jobs the others do not hold)."""
-    jobs = dict.fromkeys(STATUSES, 0)
-    credits = scraped = failed = 0.0
-    agent_jobs: dict[str, dict[str, int]] = {}
-    agent_credits: dict[str, float] = {}
+    sums = _Sums()
     for part in parts:
         for status, count in part.jobs.items():
-            jobs[status] = jobs.get(status, 0) + count
-        credits += part.estimated_credits
-        scraped += part.scraped_pages
-        failed += part.failed_pages
+            sums.jobs[status] = sums.jobs.get(status, 0) + count
+        sums.credits += part.estimated_credits
+        sums.scraped += part.scraped_pages
+        sums.failed += part.failed_pages
         for agent, share in part.agents.items():
-            counts = agent_jobs.setdefault(agent, dict.fromkeys(STATUSES, 0))
+            counts = sums.agent(agent)
             for status, count in share.jobs.items():
                 counts[status] = counts.get(status, 0) + count
-            agent_credits[agent] = agent_credits.get(agent, 0.0) + share.estimated_credits
-    agents = {
-        agent: AgentTotals(counts, agent_credits[agent]) for agent, counts in agent_jobs.items()
-    }
-    return WorkspaceTotals(workspace_id, jobs, credits, scraped, failed, agents)
+            sums.agent_credits[agent] += share.estimated_credits
+    return sums.result(workspace_id)
 
 
 def listed_tallies(rt: Runtime, ws: Workspace) -> Mapping[str, JobTally] | None:
