@@ -51,10 +51,6 @@ def _fetch_job(
     return result
 
 
-# What a fetch holds until its executor hands back the future it runs under; never waited on.
-_UNSUBMITTED: concurrent.futures.Future[ApiResult] = concurrent.futures.Future()
-
-
 def start(
     rt: Runtime,
     key: object,
@@ -74,8 +70,7 @@ def start(
         stale = rt.inflight.get(key)
         if stale is not None and (stale.running or stale.deadline > now):
             return stale
-        # The executor's future replaces the placeholder (one Future a fetch, not two).
-        fetch = Fetch(deadline, _UNSUBMITTED)
+        fetch = Fetch(deadline)
         try:
             fetch.future = (executor or rt.executor).submit(fetch.run, work)
         except RuntimeError:

@@ -60,17 +60,18 @@ class PageState:
     failures: int = 0  # reads failed in a row
 
 
+_UNSUBMITTED: concurrent.futures.Future[ApiResult] = concurrent.futures.Future()
+
+
 class Fetch:
     """One upstream fetch, shared by every scrape that overlaps it."""
 
     __slots__ = ("counted", "deadline", "future", "running")
 
-    def __init__(
-        self, deadline: float, future: concurrent.futures.Future[ApiResult] | None = None
-    ) -> None:
-        self.future: concurrent.futures.Future[ApiResult] = (
-            concurrent.futures.Future() if future is None else future
-        )
+    def __init__(self, deadline: float) -> None:
+        # The future it runs under, set once the executor takes it (fetch.start); this shared
+        # placeholder until then is never waited on.
+        self.future: concurrent.futures.Future[ApiResult] = _UNSUBMITTED
         self.deadline = deadline  # of the scrape that started it, which the fetch keeps to
         self.running = False  # a worker has taken it up (it is no longer queued)
         self.counted = False  # its failure was counted once, whoever settled it first
