@@ -132,7 +132,8 @@ class Countdown:
     def expect(self, future: concurrent.futures.Future[ApiResult]) -> None:
         with self._lock:
             self._left += 1
-            self._all_in.clear()
+            if self._left == 1:  # Event.clear takes the event's own lock: only when it was set
+                self._all_in.clear()
         future.add_done_callback(self._answered)
 
     def _answered(self, _: object) -> None:
