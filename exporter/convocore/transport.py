@@ -200,6 +200,17 @@ class _OneOriginAdapter(WatchedAdapter):
         super().close()
 
 
+class _Headers(CaseInsensitiveDict[str]):
+    """requests' header dict with a cheaper ``copy``: urllib3 copies a request's headers for
+    every request (to add a pool's proxy headers to the copy), and requests' own ``copy``
+    builds the new dict one header at a time in Python."""
+
+    def copy(self) -> _Headers:
+        headers = _Headers.__new__(_Headers)
+        vars(headers)["_store"] = vars(self)["_store"].copy()  # lower name: (name, value)
+        return headers
+
+
 class Sender:
     """requests' connection pool to the API origin, with everything that does not change
     between requests worked out once, when the config is loaded.
@@ -242,7 +253,7 @@ class Sender:
         and shared (nothing below the adapter changes them)."""
         headers = self._headers.get(token)
         if headers is None:
-            headers = CaseInsensitiveDict(self._fixed)
+            headers = _Headers(self._fixed)
             headers["Authorization"] = "Bearer " + token.reveal()
             self._headers[token] = headers
         return headers
@@ -518,5 +529,7 @@ def parse_envelope(body: bytes) -> ApiResult:
         return ApiResult(reason="invalid_response", detail="success is not true")
     if "data" not in document:
         return ApiResult(reason="invalid_response", detail="no data in the answer")
+    if len(document) == 2:  # success and data alone: a get-job answer
+        return ApiResult(data=document["data"])
     beside = {k: document[k] for k in PAGING_FIELDS if k in document}
     return ApiResult(data=document["data"], beside=beside or None)
