@@ -27,6 +27,7 @@ from exporter.convocore.model import (
     STATUSES,
     Job,
     agent_ids,
+    as_number,
     failure_text,
     parse_job,
 )
@@ -304,3 +305,28 @@ def test_parse_duration_takes_any_text(text):
 def test_a_written_value_reads_back_as_the_same_float(number):
     read = float(format_value(number))  # as Go's ParseFloat reads it: +Inf, -0, 1e+16 ...
     assert struct.pack(">d", read) == struct.pack(">d", float(number))  # -0.0 keeps its sign
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (250, 250.0),
+        (2**53 + 1, float(2**53 + 1)),
+        (-3, -3.0),
+        (0.5, 0.5),
+        (-0.0, -0.0),
+        (1e308, 1e308),
+        (float("inf"), None),
+        (float("-inf"), None),
+        (float("nan"), None),
+        (10**400, None),  # beyond a float: JSON allows it
+        (True, None),
+        (False, None),
+        ("42", None),
+        (None, None),
+        ([1], None),
+    ],
+)
+def test_a_number_is_a_finite_json_number_and_nothing_else(value, expected):
+    got = as_number(value)
+    assert got == expected and type(got) is type(expected)

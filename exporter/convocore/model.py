@@ -120,9 +120,10 @@ class JobTally:
 
 def as_number(value: Any) -> float | None:
     """A finite JSON number; booleans and numeric strings are wrong types."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if type(value) is int and -_COMMON_NUMBER < value < _COMMON_NUMBER:
+    kind = type(value)
+    if kind is float:  # what JSON gives, first: checked in the fewest steps
+        return value if -math.inf < value < math.inf else None
+    if kind is int and -_COMMON_NUMBER < value < _COMMON_NUMBER:
         # Counts and limits many jobs share (0, 250): one float each, as for texts.
         known = _NUMBERS.get(value)
         if known is None:
@@ -130,6 +131,8 @@ def as_number(value: Any) -> float | None:
             if len(_NUMBERS) < _COMMON_MAX:
                 _NUMBERS[value] = known
         return known
+    if kind is bool or not isinstance(value, int | float):
+        return None
     try:
         number = float(value)
     except OverflowError:  # a JSON integer beyond the range of a float
