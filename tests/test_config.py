@@ -177,7 +177,7 @@ def test_include_finished_for_defaults_to_a_week_and_forever_keeps_every_job(lin
 DURATION = f"a duration such as 0, 30s, 5m, 1h30m or 7d {RULE}"
 API_KEYS = (
     "base_url, max_concurrency, max_response_bytes, min_refresh_interval, refresh_finished, "
-    "region, timeout_seconds"
+    "region, request_cpus, timeout_seconds"
 )
 WORKSPACE_KEYS = (
     "allow_unconfigured_probes, discover, discover_grace_period, discover_interval, "
@@ -230,6 +230,10 @@ INVALID = [
     (
         "api: {max_concurrency: true}\n" + WS,
         "c.yml:1:24: api.max_concurrency: expected a whole number, got boolean true",
+    ),
+    (
+        "api: {request_cpus: -1}\n" + WS,
+        "c.yml:1:21: api.request_cpus: expected a whole number from 0 to 4096, got number -1",
     ),
     (
         "api: {min_refresh_interval: 10}\n" + WS,

@@ -19,6 +19,7 @@ from ..convocore.api import ConvocoreClient, Position
 from ..convocore.model import Job
 from ..convocore.pages import PageStats
 from ..convocore.transport import ApiResult
+from . import affinity
 from .backoff import Backoff
 from .discovery import Derived, ListingSlots, Snapshot, WorkspaceDiscovery
 from .own import OwnMetrics
@@ -122,7 +123,10 @@ class Runtime:
         self.clock = clock  # for the page-stats intervals; tests move it instead of sleeping
         self.client = ConvocoreClient(config.api, own, clock=clock)
         self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=config.api.max_concurrency, thread_name_prefix="upstream"
+            max_workers=config.api.max_concurrency,
+            thread_name_prefix="upstream",
+            initializer=affinity.pin,
+            initargs=(affinity.request_cpus(config.api.request_cpus),),
         )
         # Discovery's walks over job listings, which hand their requests to ``executor``
         # through ``listing``: half of max_concurrency for every workspace together.

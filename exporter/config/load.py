@@ -243,6 +243,13 @@ def _parse_api(reader: _ConfigReader, node: yaml.Node) -> ApiConfig:
             minimum=1,
             maximum=256,
         ),
+        request_cpus=reader.whole(
+            data.get("request_cpus"),
+            "api.request_cpus",
+            defaults.request_cpus,
+            minimum=0,
+            maximum=4096,
+        ),
         max_response_bytes=reader.whole(
             data.get("max_response_bytes"),
             "api.max_response_bytes",

@@ -30,6 +30,7 @@ API_KEYS = frozenset(
         "base_url",
         "timeout_seconds",
         "max_concurrency",
+        "request_cpus",
         "max_response_bytes",
         "min_refresh_interval",
         "refresh_finished",
@@ -117,6 +118,9 @@ class ApiConfig:
     base_url: str = REGIONS["eu"]
     timeout_seconds: float = 10.0
     max_concurrency: int = 16
+    request_cpus: int = 1
+    """CPUs the request threads run on; 0: every CPU the process may use (see
+    :mod:`exporter.collect.affinity`)."""
     max_response_bytes: int = 32 * 1024 * 1024
     min_refresh_interval: float = 10.0
     refresh_finished: bool = False
