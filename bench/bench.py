@@ -48,6 +48,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.collect import Exporter, default_process_collectors
+from exporter.collect.affinity import pin, request_cpus
 from exporter.collect.families import job_families
 from exporter.collect.own import OwnMetrics
 from exporter.collect.state import Outcome, Runtime
@@ -1492,11 +1493,15 @@ def bare_loop(base_url: str, ws: str, n: int, threads: int, client: str = "reque
 
     With ``client`` "sender", the same loop on the exporter's own client (one shared
     :class:`~exporter.convocore.transport.Sender`) instead: what the exporter's requests cost
-    without the rest of the exporter."""
+    without the rest of the exporter. With "requests-1cpu", the bare loop with its threads kept
+    on one CPU, as the exporter keeps its request threads (``api.request_cpus``): how much of
+    the difference is that alone."""
     sender = Sender(base_url, threads) if client == "sender" else None
     token = Secret(TOKEN)
+    cpus = request_cpus(1) if client == "requests-1cpu" else None
 
     def worker(index: int) -> None:
+        pin(cpus)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {TOKEN}"
         for i in range(index, n, threads):
@@ -1558,22 +1563,17 @@ def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
     config_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: n})
     first_text = config_yaml(fake.base_url, concurrency=conc, min_refresh="0s", workspaces={ws: 1})
     before_tree = source_tree(args.before)
-    kinds = ["before", "after", "bare", "client"]
+    kinds = ["before", "after", "bare", "client", "bare-1cpu"]
     cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
     wall: dict[str, list[float]] = {kind: [] for kind in kinds}
     bad = ""
     fake.take_counts()
     for round_ in range(args.cpu_rounds):
-        order = kinds[round_ % 4 :] + kinds[: round_ % 4]
+        order = kinds[round_ % len(kinds) :] + kinds[: round_ % len(kinds)]
         for which in order:
-            if which in ("bare", "client"):
-                loop = [
-                    fake.base_url,
-                    ws,
-                    str(n),
-                    str(conc),
-                    "requests" if which == "bare" else "sender",
-                ]
+            if which in ("bare", "client", "bare-1cpu"):
+                client = {"bare": "requests", "client": "sender", "bare-1cpu": "requests-1cpu"}
+                loop = [fake.base_url, ws, str(n), str(conc), client[which]]
                 out = subprocess.run(
                     [sys.executable, __file__, "--bare-loop", *loop],
                     check=True,
@@ -1608,10 +1608,13 @@ def case_15(args: argparse.Namespace, fake: Fake) -> list[Row]:
             f"{ratio:.2f}x the bare loop: after {per['after']:.3f} ms, bare requests loop on "
             f"{conc} threads {per['bare']:.3f} ms, before {per['before']:.3f} ms "
             f"({ratio_before:.2f}x); the exporter's client alone in the bare loop "
-            f"{per['client']:.3f} ms ({per['client'] / per['bare']:.2f}x); medians of "
+            f"{per['client']:.3f} ms ({per['client'] / per['bare']:.2f}x); the bare loop with "
+            f"its threads on one CPU, as the exporter's request threads run by default, "
+            f"{per['bare-1cpu']:.3f} ms ({per['bare-1cpu'] / per['bare']:.2f}x); medians of "
             f"{args.cpu_rounds} (after: {shown(cpu['after'], 1000, 'ms')}; bare: "
             f"{shown(cpu['bare'], 1000, 'ms')}; before: {shown(cpu['before'], 1000, 'ms')}; "
-            f"client: {shown(cpu['client'], 1000, 'ms')})",
+            f"client: {shown(cpu['client'], 1000, 'ms')}; bare on one CPU: "
+            f"{shown(cpu['bare-1cpu'], 1000, 'ms')})",
             "<= 0.7x the bare loop",
             ratio <= 0.7 and not bad,
             bad,
