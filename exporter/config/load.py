@@ -226,6 +226,13 @@ def _parse_api(reader: _ConfigReader, node: yaml.Node) -> ApiConfig:
             )
         base_url = base_url.rstrip("/")
     defaults = ApiConfig()
+
+    def whole(name: str, minimum: int, maximum: int) -> int:
+        default = getattr(defaults, name)
+        return reader.whole(
+            data.get(name), f"api.{name}", default, minimum=minimum, maximum=maximum
+        )
+
     return ApiConfig(
         region=region,
         base_url=base_url,
@@ -236,27 +243,9 @@ def _parse_api(reader: _ConfigReader, node: yaml.Node) -> ApiConfig:
             minimum=0.001,
             maximum=300,
         ),
-        max_concurrency=reader.whole(
-            data.get("max_concurrency"),
-            "api.max_concurrency",
-            defaults.max_concurrency,
-            minimum=1,
-            maximum=256,
-        ),
-        request_cpus=reader.whole(
-            data.get("request_cpus"),
-            "api.request_cpus",
-            defaults.request_cpus,
-            minimum=0,
-            maximum=4096,
-        ),
-        max_response_bytes=reader.whole(
-            data.get("max_response_bytes"),
-            "api.max_response_bytes",
-            defaults.max_response_bytes,
-            minimum=1024,
-            maximum=1024**3,
-        ),
+        max_concurrency=whole("max_concurrency", 1, 256),
+        request_cpus=whole("request_cpus", 0, 4096),
+        max_response_bytes=whole("max_response_bytes", 1024, 1024**3),
         min_refresh_interval=reader.duration(
             data.get("min_refresh_interval"),
             "api.min_refresh_interval",
