@@ -65,11 +65,32 @@ def start(
     the deadline of the scrape that started it would only answer ``deadline``: it is
     replaced by a new one.
     """
+    fetch = start_if_due(rt, key, work, deadline, None, executor=executor)
+    assert fetch is not None  # without a due test, always a fetch
+    return fetch
+
+
+def start_if_due(
+    rt: Runtime,
+    key: object,
+    work: Callable[[], ApiResult],
+    deadline: float,
+    due: Callable[[], bool] | None,
+    *,
+    executor: concurrent.futures.Executor | None = None,
+) -> Fetch | None:
+    """:func:`start`, but a new fetch only while ``due()`` still says so, asked under the
+    runtime's lock: None when it no longer is. A caller decides that a read is due before
+    it calls; meanwhile another thread's read of the same thing can end (its fetch leaves
+    ``rt.inflight`` as it stores what it read), and starting a second one then would read it
+    all again."""
     now = time.monotonic()
     with rt.lock:
         stale = rt.inflight.get(key)
         if stale is not None and (stale.running or stale.deadline > now):
             return stale
+        if due is not None and not due():
+            return None
         fetch = Fetch(deadline)
         try:
             fetch.future = (executor or rt.executor).submit(fetch.run, work)

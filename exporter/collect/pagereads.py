@@ -32,7 +32,7 @@ from ..convocore.pages import PageStats, page_key
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
 from .backoff import in_backoff, note_result
-from .fetch import result_of, start
+from .fetch import result_of, start_if_due
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -277,7 +277,16 @@ class Reads:
                 trace.note("page stats: not read: the workspace is in backoff after a 429")
             return None
         work = functools.partial(_read, rt, ws, target.job_id, finished, self.deadline, trace=trace)
-        fetch = self.fetches[key] = start(rt, ("pages", *key), work, self.deadline)
+
+        def still_due() -> bool:  # asked under rt.lock: another scrape's read may have ended
+            return _due(rt, ws, finished, rt.pages.get(key), self.now)
+
+        fetch = start_if_due(rt, ("pages", *key), work, self.deadline, still_due)
+        if fetch is None:
+            if trace is not None:
+                trace.note(_why_not(ws, rt.pages.get(key), self.now))
+            return None
+        self.fetches[key] = fetch
         return fetch
 
     def views(self) -> dict[Key, PageView]:
