@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from exporter.collect.fetch import start_if_due
+from exporter.collect.fetch import start
 from exporter.collect.own import OwnMetrics
 from exporter.collect.state import Runtime
 from exporter.config import parse_config
@@ -36,7 +36,7 @@ def test_a_read_no_longer_due_is_not_started():
         return False
 
     try:
-        assert start_if_due(rt, KEY, work, 1e12, due) is None
+        assert start(rt, KEY, work, 1e12, due) is None
         assert asked == [True]
         assert rt.inflight == {}
     finally:
@@ -60,8 +60,8 @@ def test_a_due_read_starts_and_one_under_way_is_shared_without_asking():
         return True
 
     try:
-        first = start_if_due(rt, KEY, work, 1e12, due)
-        second = start_if_due(rt, KEY, work, 1e12, due)
+        first = start(rt, KEY, work, 1e12, due)
+        second = start(rt, KEY, work, 1e12, due)
         assert first is not None and second is first
         assert asked == ["due"]  # the second found the first under way: not asked
         release.set()

@@ -56,34 +56,19 @@ def start(
     key: object,
     work: Callable[[], ApiResult],
     deadline: float,
-    executor: concurrent.futures.Executor | None = None,
-) -> Fetch:
-    """Start ``work`` (on ``executor``, else the runtime's request executor) unless the same
-    fetch is already under way (then share it).
+    due: Callable[[], bool] | None = None,
+) -> Fetch | None:
+    """Start ``work`` on the runtime's request executor unless the same fetch is already
+    under way (then share it); with ``due``, only while ``due()`` still says so, asked under
+    the runtime's lock (else None). A caller decides that a read is due before it calls;
+    meanwhile another thread's read of the same thing can end (its fetch leaves
+    ``rt.inflight`` once it stored what it read), and starting a second one then would read
+    it all again.
 
     ``deadline`` is the starting scrape's, which ``work`` keeps to. A fetch still queued past
     the deadline of the scrape that started it would only answer ``deadline``: it is
     replaced by a new one.
     """
-    fetch = start_if_due(rt, key, work, deadline, None, executor=executor)
-    assert fetch is not None  # without a due test, always a fetch
-    return fetch
-
-
-def start_if_due(
-    rt: Runtime,
-    key: object,
-    work: Callable[[], ApiResult],
-    deadline: float,
-    due: Callable[[], bool] | None,
-    *,
-    executor: concurrent.futures.Executor | None = None,
-) -> Fetch | None:
-    """:func:`start`, but a new fetch only while ``due()`` still says so, asked under the
-    runtime's lock: None when it no longer is. A caller decides that a read is due before
-    it calls; meanwhile another thread's read of the same thing can end (its fetch leaves
-    ``rt.inflight`` as it stores what it read), and starting a second one then would read it
-    all again."""
     now = time.monotonic()
     with rt.lock:
         stale = rt.inflight.get(key)
@@ -93,7 +78,7 @@ def start_if_due(
             return None
         fetch = Fetch(deadline)
         try:
-            fetch.future = (executor or rt.executor).submit(fetch.run, work)
+            fetch.future = rt.executor.submit(fetch.run, work)
         except RuntimeError:
             # A reload or stop shut this config's executor mid-scrape: read as the deadline.
             fetch.future = concurrent.futures.Future()
@@ -199,7 +184,9 @@ def begin_job(
             trace.note("not fetched: the workspace is in backoff after a 429")
         return _down(rt, key, "rate_limited")
     work = functools.partial(_fetch_job, rt, ws, target.job_id, deadline, trace)
-    return start(rt, ("job", *key), work, deadline)
+    fetch = start(rt, ("job", *key), work, deadline)
+    assert fetch is not None  # no due test: always a fetch
+    return fetch
 
 
 def wait(fetches: Iterable[Fetch], deadline: float) -> None:

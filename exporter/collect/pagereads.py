@@ -32,7 +32,7 @@ from ..convocore.pages import PageStats, page_key
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
 from .backoff import in_backoff, note_result
-from .fetch import result_of, start_if_due
+from .fetch import result_of, start
 from .state import Fetch, Key, Outcome, PageState, Runtime, Target
 
 log = logging.getLogger("exporter.collect")
@@ -281,7 +281,7 @@ class Reads:
         def still_due() -> bool:  # asked under rt.lock: another scrape's read may have ended
             return _due(rt, ws, finished, rt.pages.get(key), self.now)
 
-        fetch = start_if_due(rt, ("pages", *key), work, self.deadline, still_due)
+        fetch = start(rt, ("pages", *key), work, self.deadline, still_due)
         if fetch is None:
             if trace is not None:
                 trace.note(_why_not(ws, rt.pages.get(key), self.now))
