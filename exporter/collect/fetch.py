@@ -126,51 +126,25 @@ def count_failure(rt: Runtime, fetch: Fetch | None, ws_id: str, reason: str) -> 
 
 
 def _needs_fetch(rt: Runtime, state: JobState | None, now: float) -> bool:
-    api = rt.config.api
-    return not _fresh(state, now, api.min_refresh_interval, api.refresh_finished)
-
-
-def _fresh(state: JobState | None, now: float, interval: float, refresh_finished: bool) -> bool:
-    """Whether an explicit job's last get-job is served from memory, without a fetch."""
-    if state is None or state.fetched_at is None or not state.detailed:
-        return False
-    job = state.job
-    if job is None:
-        return False
-    if job.finished and not refresh_finished:
+    if state is None or state.job is None or state.fetched_at is None or not state.detailed:
         return True
-    return now - state.fetched_at < interval
-
-
-def begin_jobs(
-    rt: Runtime, targets: Iterable[Target], deadline: float
-) -> dict[Key, Outcome | Fetch]:
-    """:func:`begin_job` of each explicit target, the clock and the config read once: most
-    jobs of a scrape are served from memory, and 10,000 of them cost a scrape only this loop."""
-    now = time.monotonic()
-    interval, refresh_finished = rt.config.api.min_refresh_interval, rt.config.api.refresh_finished
-    states = rt.states
-    begun: dict[Key, Outcome | Fetch] = {}
-    for target in targets:
-        if not target.explicit:
-            continue
-        key = target.key
-        state = states.get(key)
-        job = None if state is None else state.job
-        if job is not None and _fresh(state, now, interval, refresh_finished):
-            assert state is not None
-            begun[key] = _served(state, job)
-        else:
-            begun[key] = begin_job(rt, target, deadline)
-    return begun
+    if state.job.finished and not rt.config.api.refresh_finished:
+        return False
+    return now - state.fetched_at >= rt.config.api.min_refresh_interval
 
 
 def begin_job(
-    rt: Runtime, target: Target, deadline: float, trace: ProbeTrace | None = None
+    rt: Runtime,
+    target: Target,
+    deadline: float,
+    trace: ProbeTrace | None = None,
+    now: float | None = None,
 ) -> Outcome | Fetch:
     """An explicit job's outcome when it needs no fetch (fresh in memory, or the workspace is
-    in backoff), else its fetch, started or shared. ``trace`` is told which and why."""
-    now = time.monotonic()
+    in backoff), else its fetch, started or shared. ``trace`` is told which and why; ``now``
+    (``time.monotonic()``) lets a scrape of many jobs read the clock once."""
+    if now is None:
+        now = time.monotonic()
     key = target.key
     ws = target.workspace
     state = rt.states.get(key)

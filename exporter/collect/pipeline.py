@@ -23,7 +23,7 @@ import time
 from ..convocore.trace import ProbeTrace
 from ..convocore.transport import ApiResult
 from .discovery import serve
-from .fetch import begin_job, begin_jobs, log_transitions, overdue, settle_job
+from .fetch import begin_job, log_transitions, overdue, settle_job
 from .pagereads import PageView, Reads
 from .state import Fetch, Key, Outcome, Runtime, Target
 
@@ -32,7 +32,8 @@ def begin(rt: Runtime, targets: list[Target], deadline: float) -> dict[Key, Outc
     """Start the explicit targets' get-job requests (or take them from memory), before the
     scrape waits for its discovery listings: a listing slower than the deadline then costs the
     configured jobs nothing. Hand the result to :func:`run` as ``begun``."""
-    return begin_jobs(rt, targets, deadline)
+    now = time.monotonic()
+    return {t.key: begin_job(rt, t, deadline, now=now) for t in targets if t.explicit}
 
 
 def run(
